@@ -1,0 +1,163 @@
+"""What a job-status store keeps, and the interface every backend implements."""
+
+from __future__ import annotations
+
+import abc
+import enum
+import json
+import time
+from typing import Any
+
+import attrs
+
+
+class JobState(str, enum.Enum):
+    QUEUED = "queued"
+    RENDERING = "rendering"
+    HASHING = "hashing"
+    FINALIZING = "finalizing"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+
+#: Fields whose values are JSON documents (stored as text by every backend).
+JSON_FIELDS = ("request", "error", "artifact")
+
+
+@attrs.frozen
+class JobRecord:
+    """One job's status, as every backend stores it."""
+
+    job_id: str
+    project_id: str
+    request_id: str
+    content_sha256: str
+    #: The normalized request (``JobRequest.to_json()``).
+    request: dict[str, Any]
+    state: JobState = JobState.QUEUED
+    #: 0..1, advancing through the stages.
+    progress: float = 0.0
+    #: Render attempts started so far.
+    attempts: int = 0
+    #: Seconds since the epoch.
+    created_at: float = attrs.field(factory=time.time)
+    updated_at: float = attrs.field(factory=time.time)
+    #: ``{"code", "message", "stage", "retryable", "nextAttemptAt"?}`` or None.
+    error: dict[str, Any] | None = None
+    #: ``{"video": {sha256, size, contentType, path}, "poster": {…}}`` or None.
+    artifact: dict[str, Any] | None = None
+    dead_lettered: bool = False
+    #: Whether the first message reached the broker (a submit may fail in between).
+    enqueued: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    def to_fields(self) -> dict[str, str]:
+        """Flatten to strings (a Redis hash, a SQLite row)."""
+        fields: dict[str, str] = {}
+        for field in attrs.fields(JobRecord):
+            value = getattr(self, field.name)
+            fields[field.name] = encode_field(field.name, value)
+        return fields
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, str]) -> "JobRecord":
+        return cls(**{name: decode_field(name, value) for name, value in fields.items() if name in _FIELD_NAMES})
+
+    def to_status(self) -> dict[str, Any]:
+        """The camelCase status document of DESIGN.md (URLs are added by the API)."""
+        return {
+            "jobId": self.job_id,
+            "projectId": self.project_id,
+            "requestId": self.request_id,
+            "state": self.state.value,
+            "progress": round(self.progress, 4),
+            "attempts": self.attempts,
+            "createdAt": _iso(self.created_at),
+            "updatedAt": _iso(self.updated_at),
+            "dryRun": bool(self.request.get("dryRun", False)),
+            "deadLettered": self.dead_lettered,
+            "error": self.error,
+            "artifact": self.artifact,
+        }
+
+
+_FIELD_NAMES = frozenset(field.name for field in attrs.fields(JobRecord))
+
+
+def encode_field(name: str, value: Any) -> str:
+    if name in JSON_FIELDS:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, JobState):
+        return value.value
+    return str(value)
+
+
+def decode_field(name: str, value: str) -> Any:
+    if name in JSON_FIELDS:
+        return json.loads(value)
+    if name in ("dead_lettered", "enqueued"):
+        return value == "1"
+    if name == "state":
+        return JobState(value)
+    if name in ("progress", "created_at", "updated_at"):
+        return float(value)
+    if name == "attempts":
+        return int(value)
+    return value
+
+
+def _iso(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + f".{int(timestamp % 1 * 1000):03d}Z"
+
+
+class JobStore(abc.ABC):
+    """Where job statuses live. Every method is safe to call from many threads and processes."""
+
+    @abc.abstractmethod
+    def create(self, record: JobRecord, *, max_unfinished: int | None = None) -> tuple[JobRecord, bool]:
+        """Insert ``record`` unless its job id exists; return (stored record, created).
+
+        With ``max_unfinished``, refuse (``QueueFullError``) when that many jobs
+        are unfinished — checked and inserted atomically.
+        """
+
+    @abc.abstractmethod
+    def get(self, job_id: str) -> JobRecord | None: ...
+
+    @abc.abstractmethod
+    def update(self, job_id: str, *, allow_finished: bool = False, **changes: Any) -> JobRecord | None:
+        """Apply ``changes`` (JobRecord field names) and bump ``updated_at``.
+
+        A finished job is left alone unless ``allow_finished`` (replay, cancel):
+        a late redelivery must never move a job out of a terminal state.
+        Returns the record after the update, or None when the job is unknown.
+        """
+
+    @abc.abstractmethod
+    def begin_attempt(self, job_id: str) -> int:
+        """Atomically count a new render attempt; return its number (1, 2, …)."""
+
+    @abc.abstractmethod
+    def count_unfinished(self) -> int: ...
+
+    @abc.abstractmethod
+    def delete(self, job_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise ``BrokerUnavailableError`` when the store cannot be reached."""
+
+    def close(self) -> None:
+        """Release connections."""

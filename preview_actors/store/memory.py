@@ -1,0 +1,64 @@
+"""An in-process job store, for the stub broker and tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import attrs
+
+from ..errors import QueueFullError
+from .base import JobRecord, JobStore
+
+
+class MemoryJobStore(JobStore):
+    def __init__(self) -> None:
+        self._jobs: dict[str, JobRecord] = {}
+        self._lock = threading.Lock()
+
+    def create(self, record: JobRecord, *, max_unfinished: int | None = None) -> tuple[JobRecord, bool]:
+        with self._lock:
+            existing = self._jobs.get(record.job_id)
+            if existing is not None:
+                return existing, False
+            if max_unfinished is not None:
+                unfinished = self._count_unfinished()
+                if unfinished >= max_unfinished:
+                    raise QueueFullError(unfinished, max_unfinished)
+            self._jobs[record.job_id] = record
+            return record, True
+
+    def get(self, job_id: str) -> JobRecord | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def update(self, job_id: str, *, allow_finished: bool = False, **changes: Any) -> JobRecord | None:
+        with self._lock:
+            record = self._jobs.get(job_id)
+            if record is None or (record.finished and not allow_finished):
+                return record
+            record = attrs.evolve(record, updated_at=time.time(), **changes)
+            self._jobs[job_id] = record
+            return record
+
+    def begin_attempt(self, job_id: str) -> int:
+        with self._lock:
+            record = self._jobs[job_id]
+            record = attrs.evolve(record, attempts=record.attempts + 1, updated_at=time.time())
+            self._jobs[job_id] = record
+            return record.attempts
+
+    def count_unfinished(self) -> int:
+        with self._lock:
+            return self._count_unfinished()
+
+    def _count_unfinished(self) -> int:
+        return sum(1 for record in self._jobs.values() if not record.finished)
+
+    def delete(self, job_id: str) -> None:
+        with self._lock:
+            self._jobs.pop(job_id, None)
+
+    def ping(self) -> None:
+        return None

@@ -1,0 +1,148 @@
+"""Job statuses in a SQLite file (WAL), shared by every process on one machine."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ..errors import BrokerUnavailableError, QueueFullError
+from .base import TERMINAL_STATES, JobRecord, JobStore, encode_field
+
+_COLUMNS = [field.name for field in attrs.fields(JobRecord)]
+_TERMINAL = tuple(state.value for state in TERMINAL_STATES)
+_NOT_FINISHED = f"state NOT IN ({', '.join('?' * len(_TERMINAL))})"
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS preview_jobs (
+    {', '.join(f'{name} TEXT NOT NULL' if name == 'job_id' else f'{name} TEXT' for name in _COLUMNS)},
+    PRIMARY KEY (job_id)
+);
+CREATE INDEX IF NOT EXISTS preview_jobs_state ON preview_jobs (state);
+"""
+
+
+class SQLiteJobStore(JobStore):
+    """One connection per store, serialised by a lock; other processes share the file through WAL."""
+
+    #: How long a writer waits for another process's lock, milliseconds.
+    busy_timeout_ms = 10_000
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._connection: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+                connection.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
+                connection.execute("PRAGMA journal_mode = WAL")
+                connection.execute("PRAGMA synchronous = NORMAL")
+                connection.executescript(_SCHEMA)
+            except (sqlite3.Error, OSError) as error:
+                raise BrokerUnavailableError(f"job store {self.path} unusable: {error}") from None
+            self._connection = connection
+        return self._connection
+
+    def _transaction(self, work: Any) -> Any:
+        with self._lock:
+            connection = self._connect()
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(connection)
+                except BaseException:
+                    connection.execute("ROLLBACK")
+                    raise
+                connection.execute("COMMIT")
+                return result
+            except sqlite3.Error as error:
+                raise BrokerUnavailableError(f"job store {self.path} failed: {error}") from None
+
+    def create(self, record: JobRecord, *, max_unfinished: int | None = None) -> tuple[JobRecord, bool]:
+        def work(connection: sqlite3.Connection) -> tuple[JobRecord, bool]:
+            existing = _select(connection, record.job_id)
+            if existing is not None:
+                return existing, False
+            if max_unfinished is not None:
+                unfinished = _count_unfinished(connection)
+                if unfinished >= max_unfinished:
+                    raise QueueFullError(unfinished, max_unfinished)
+            fields = record.to_fields()
+            connection.execute(
+                f"INSERT INTO preview_jobs ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})",
+                list(fields.values()),
+            )
+            return record, True
+
+        return self._transaction(work)
+
+    def get(self, job_id: str) -> JobRecord | None:
+        with self._lock:
+            try:
+                return _select(self._connect(), job_id)
+            except sqlite3.Error as error:
+                raise BrokerUnavailableError(f"job store {self.path} failed: {error}") from None
+
+    def update(self, job_id: str, *, allow_finished: bool = False, **changes: Any) -> JobRecord | None:
+        changes["updated_at"] = time.time()
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        values = [encode_field(name, value) for name, value in changes.items()]
+
+        def work(connection: sqlite3.Connection) -> JobRecord | None:
+            if allow_finished:
+                connection.execute(f"UPDATE preview_jobs SET {assignments} WHERE job_id = ?", [*values, job_id])
+            else:
+                connection.execute(
+                    f"UPDATE preview_jobs SET {assignments} WHERE job_id = ? AND {_NOT_FINISHED}",
+                    [*values, job_id, *_TERMINAL],
+                )
+            return _select(connection, job_id)
+
+        return self._transaction(work)
+
+    def begin_attempt(self, job_id: str) -> int:
+        def work(connection: sqlite3.Connection) -> int:
+            connection.execute(
+                "UPDATE preview_jobs SET attempts = CAST(attempts AS INTEGER) + 1 WHERE job_id = ?", [job_id]
+            )
+            row = connection.execute("SELECT attempts FROM preview_jobs WHERE job_id = ?", [job_id]).fetchone()
+            return int(row[0]) if row else 0
+
+        return self._transaction(work)
+
+    def count_unfinished(self) -> int:
+        with self._lock:
+            return _count_unfinished(self._connect())
+
+    def delete(self, job_id: str) -> None:
+        self._transaction(lambda connection: connection.execute("DELETE FROM preview_jobs WHERE job_id = ?", [job_id]))
+
+    def ping(self) -> None:
+        with self._lock:
+            try:
+                self._connect().execute("SELECT 1").fetchone()
+            except sqlite3.Error as error:
+                raise BrokerUnavailableError(f"job store {self.path} failed: {error}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+
+def _select(connection: sqlite3.Connection, job_id: str) -> JobRecord | None:
+    row = connection.execute(f"SELECT {', '.join(_COLUMNS)} FROM preview_jobs WHERE job_id = ?", [job_id]).fetchone()
+    return JobRecord.from_fields(dict(zip(_COLUMNS, row))) if row else None
+
+
+def _count_unfinished(connection: sqlite3.Connection) -> int:
+    return int(connection.execute(f"SELECT COUNT(*) FROM preview_jobs WHERE {_NOT_FINISHED}", _TERMINAL).fetchone()[0])
