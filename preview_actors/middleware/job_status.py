@@ -1,0 +1,59 @@
+"""Keeps a job's status in step with what the retry policy decided.
+
+Listed before :class:`~preview_actors.middleware.retries.Retries`, so its
+``after_process_message`` runs after the retry decision (dramatiq runs
+``after_*`` hooks in reverse order): a failed message means the job is
+``failed`` and dead-lettered; otherwise a failure means ``retrying``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable
+
+import dramatiq
+from dramatiq.middleware import Middleware, Shutdown
+
+from ..concurrency import RenderSlotBusy
+from ..errors import PermanentJobError
+from ..store import JobState, JobStore
+
+logger = logging.getLogger(__name__)
+
+
+class JobStatus(Middleware):
+    def __init__(self, store: JobStore, stage_of: Callable[[str], str | None]) -> None:
+        self.store = store
+        #: Maps an actor name to its stage name; other actors are ignored.
+        self.stage_of = stage_of
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.MessageProxy,
+        *,
+        result: object = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        stage = self.stage_of(message.actor_name)
+        if exception is None or stage is None or isinstance(exception, (Shutdown, RenderSlotBusy)):
+            return
+        job_id = message.args[0]
+        permanent = isinstance(exception, PermanentJobError)
+        error = {
+            "code": "permanent_failure" if permanent else ("retries_exhausted" if message.failed else "stage_failed"),
+            "message": str(exception) or type(exception).__name__,
+            "stage": stage,
+            "retryable": not permanent,
+            "retries": message.options.get("retries", 0),
+        }
+        if message.failed:
+            self.store.update(job_id, state=JobState.FAILED, error=error, dead_lettered=True)
+            logger.error("Job failed in %s and was dead-lettered: %s", stage, error["message"])
+            return
+        retry_at_ms = message.options.get("retry_at_ms")
+        if retry_at_ms:
+            error["nextAttemptAt"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(retry_at_ms / 1000)) + "Z"
+        self.store.update(job_id, state=JobState.RETRYING, error=error)
+        logger.warning("Stage %s failed, retrying: %s", stage, error["message"])

@@ -1,0 +1,98 @@
+"""The configured runtime: settings, broker, job store and artifact store.
+
+``setup()`` builds them from settings (by default read from the environment),
+makes the broker dramatiq's global broker and binds the pipeline's actors to
+it. Importing :mod:`preview_actors` calls it once, which is what lets
+``dramatiq preview_actors`` start a worker on whatever ``PREVIEW_BROKER_URL``
+names. Nothing connects to a server until first used.
+"""
+
+from __future__ import annotations
+
+import attrs
+import dramatiq
+from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, ShutdownNotifications, TimeLimit
+
+from .brokers import create_broker
+from .concurrency import RenderSlots, open_render_slots
+from .middleware import JobStatus, LogContext, Retries
+from .settings import Settings
+from .storage import ArtifactStore
+from .store import JobStore, open_store
+
+#: Actor name → stage name, for the middleware.
+STAGES = {"preview_render": "render", "preview_hash": "hash", "preview_finalize": "finalize"}
+
+
+def stage_of(actor_name: str) -> str | None:
+    return STAGES.get(actor_name)
+
+
+@attrs.define
+class Runtime:
+    settings: Settings
+    broker: dramatiq.Broker
+    store: JobStore
+    artifacts: ArtifactStore
+    render_slots: RenderSlots
+
+    def close(self) -> None:
+        self.broker.close()
+        self.store.close()
+
+
+_current: Runtime | None = None
+
+
+def build_middleware(settings: Settings, store: JobStore) -> list[dramatiq.Middleware]:
+    """Dramatiq's defaults, with our retries, status and log context in the right order.
+
+    ``after_*`` hooks run in reverse: the time limit and shutdown
+    notifications stop watching the thread first (so they can never raise
+    into another middleware's hook), then Retries decides, Pipelines sends
+    the next stage, JobStatus records the outcome and LogContext clears the
+    context.
+    """
+    return [
+        AgeLimit(),
+        Callbacks(),
+        LogContext(stage_of, settings.log_format),
+        JobStatus(store, stage_of),
+        Pipelines(),
+        Retries(
+            max_retries=settings.max_retries,
+            min_backoff=settings.retry_min_backoff_ms,
+            max_backoff=settings.retry_max_backoff_ms,
+        ),
+        TimeLimit(),
+        ShutdownNotifications(),
+    ]
+
+
+def setup(settings: Settings | None = None) -> Runtime:
+    """Configure preview-worker (again): the previous runtime, if any, is closed."""
+    global _current
+    settings = Settings.from_env() if settings is None else settings
+    store = open_store(settings.store_url)
+    broker = create_broker(settings.broker_url, build_middleware(settings, store))
+    dramatiq.set_broker(broker)
+    from . import actors  # declared against the global broker just set
+
+    actors.bind(broker, settings)
+    render_slots = open_render_slots(
+        settings.max_concurrency,
+        redis_client=getattr(store, "client", None) or getattr(broker, "client", None),
+        lock_dir=settings.data_dir / "locks",
+    )
+    runtime = Runtime(settings, broker, store, ArtifactStore(settings.data_dir), render_slots)
+    previous, _current = _current, runtime
+    if previous is not None and previous.broker is not broker:
+        previous.close()
+    return _current
+
+
+def current() -> Runtime:
+    """The runtime set up last (importing preview_actors sets one up)."""
+    if _current is None:
+        return setup()
+    return _current

@@ -1,0 +1,228 @@
+"""What each stage of the pipeline does, given the runtime and a job id.
+
+Every stage is idempotent: a redelivered message finds a finished job and
+does nothing, a render attempt writes only into its own folder, artifacts are
+stored by content hash (the same bytes make one file), and container.json is
+rewritten identically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from . import logs, metrics
+from .assets import resolve_assets
+from .container import build_container, write_container
+from .errors import PermanentJobError
+from .jobfiles import JobFiles
+from .model import JobRequest
+from .renderer import run_renderer
+from .runtime import Runtime
+from .storage import StoredArtifact, content_type_of, sha256_of_file
+from .store import JobRecord, JobState
+
+logger = logging.getLogger(__name__)
+
+#: Progress (0..1) at the start of each stage; rendering fills the gap to hashing.
+PROGRESS_RENDER_START = 0.05
+PROGRESS_HASH_START = 0.90
+PROGRESS_FINALIZE_START = 0.95
+#: Least interval between progress writes to the store, seconds.
+PROGRESS_WRITE_INTERVAL_S = 0.25
+
+#: Renderer output file → artifact role; the video is absent on a dry run.
+OUTPUT_ROLES = {"video.mp4": "video", "poster.jpg": "poster", "plan.json": "plan", "report.json": "report"}
+
+SPEC_VERSION = 1
+
+
+def _load(runtime: Runtime, job_id: str) -> JobRecord | None:
+    """The job, or None when it is finished (a redelivery) and the stage should do nothing."""
+    record = runtime.store.get(job_id)
+    if record is None:
+        raise PermanentJobError(f"no job {job_id} in the job store")
+    if record.finished:
+        logger.info("Job is %s already; nothing to do.", record.state)
+        return None
+    return record
+
+
+def render(runtime: Runtime, job_id: str) -> dict[str, Any]:
+    record = _load(runtime, job_id)
+    if record is None:
+        return {"skipped": True}
+    with runtime.render_slots.hold():  # raises RenderSlotBusy: the message waits without a retry
+        return _render_attempt(runtime, record)
+
+
+def _render_attempt(runtime: Runtime, record: JobRecord) -> dict[str, Any]:
+    settings = runtime.settings
+    job_id = record.job_id
+    attempt = runtime.store.begin_attempt(job_id)
+    runtime.store.update(job_id, state=JobState.RENDERING, progress=PROGRESS_RENDER_START)
+    files = JobFiles(settings.data_dir, job_id)
+    request = JobRequest.from_json(record.request)
+    work_dir = files.attempt(attempt)
+    out_dir = work_dir / "out"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with logs.bound(attempt=attempt):
+        assets = resolve_assets(
+            [{"id": a.id, "type": a.type, "uri": a.uri, "sha256": a.sha256} for a in request.preview_request.assets],
+            asset_root=settings.asset_root,
+            allowed_hosts=settings.asset_allowed_hosts,
+            work_dir=work_dir / "assets",
+        )
+        spec_path = work_dir / "spec.json"
+        cache_dir = settings.data_dir / "cache" / "segments"
+        spec_path.write_text(json.dumps(build_spec(request, job_id, assets, cache_dir), indent=2))
+        command = [*settings.renderer_command, str(spec_path), str(out_dir)]
+        if request.dry_run:
+            command.append("--dry-run")
+        log_path = files.log(attempt)
+        _write_log_header(log_path, record, attempt, command)
+        logger.info("Rendering attempt %d with %s.", attempt, settings.renderer_name)
+        with metrics.RENDERS_IN_PROGRESS.track_inprogress():
+            result = run_renderer(
+                command,
+                log_path=log_path,
+                timeout_s=settings.render_timeout_s,
+                on_progress=_progress_writer(runtime, job_id),
+            )
+        logger.info("Renderer finished in %.2fs.", result.seconds)
+    return {"attempt": attempt, "outDir": files.relative(out_dir), "dryRun": request.dry_run}
+
+
+def build_spec(request: JobRequest, job_id: str, assets: dict[str, Any], cache_dir: Path | None) -> dict[str, Any]:
+    """The renderer's SPEC.json (see :mod:`renderers.protocol`); ``assets`` from :func:`resolve_assets`."""
+    preview = request.preview_request
+    output = preview.output
+    audio = preview.audio
+    return {
+        "specVersion": SPEC_VERSION,
+        "jobId": job_id,
+        "chapterId": preview.chapter_id,
+        "output": {"width": output.width, "height": output.height, "fps": output.fps},
+        "steps": [
+            {
+                "id": step.id,
+                "durationMs": step.duration_ms,
+                "title": step.title,
+                "text": step.text,
+                "asset": step.asset,
+                "background": step.background,
+            }
+            for step in preview.steps
+        ],
+        "assets": assets,
+        "audio": None
+        if audio is None
+        else {"asset": audio.asset, "volume": audio.volume, "fadeInMs": audio.fade_in_ms, "fadeOutMs": audio.fade_out_ms},
+        "cacheDir": None if cache_dir is None else str(cache_dir),
+    }
+
+
+def _write_log_header(log_path: Path, record: JobRecord, attempt: int, command: list[str]) -> None:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    header = {
+        "jobId": record.job_id,
+        "requestId": record.request_id,
+        "projectId": record.project_id,
+        "stage": "render",
+        "attempt": attempt,
+        "command": command,
+        "startedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(f"# {json.dumps(header)}\n")
+
+
+def _progress_writer(runtime: Runtime, job_id: str) -> Any:
+    """A callback writing the renderer's progress to the store, at most every PROGRESS_WRITE_INTERVAL_S."""
+    last_write = 0.0
+
+    def write(fraction: float) -> None:
+        nonlocal last_write
+        now = time.monotonic()
+        if now - last_write < PROGRESS_WRITE_INTERVAL_S and fraction < 1.0:
+            return
+        last_write = now
+        progress = PROGRESS_RENDER_START + (PROGRESS_HASH_START - PROGRESS_RENDER_START) * fraction
+        runtime.store.update(job_id, progress=progress)
+
+    return write
+
+
+def hash_artifacts(runtime: Runtime, job_id: str, rendered: dict[str, Any]) -> dict[str, Any]:
+    if rendered.get("skipped") or _load(runtime, job_id) is None:
+        return {"skipped": True}
+    runtime.store.update(job_id, state=JobState.HASHING, progress=PROGRESS_HASH_START)
+    data_dir = runtime.settings.data_dir
+    out_dir = data_dir / rendered["outDir"]
+    artifacts = []
+    for name, role in OUTPUT_ROLES.items():
+        path = out_dir / name
+        if not path.is_file():
+            if role == "video" and rendered.get("dryRun"):
+                continue
+            raise PermanentJobError(f"the renderer exited 0 but wrote no {name}")
+        artifacts.append({"role": role, **runtime.artifacts.add_file(path).to_json()})
+    log_path = JobFiles(data_dir, job_id).log(rendered["attempt"])
+    if log_path.is_file():
+        sha256, size = sha256_of_file(log_path)
+        artifacts.append({"role": "log", **StoredArtifact(sha256, size, log_path.relative_to(data_dir).as_posix(), content_type_of(log_path)).to_json()})
+    return {"attempt": rendered["attempt"], "dryRun": rendered.get("dryRun", False), "artifacts": artifacts}
+
+
+def finalize(runtime: Runtime, job_id: str, hashed: dict[str, Any]) -> dict[str, Any]:
+    if hashed.get("skipped"):
+        return {"skipped": True}
+    record = _load(runtime, job_id)
+    if record is None:
+        return {"skipped": True}
+    runtime.store.update(job_id, state=JobState.FINALIZING, progress=PROGRESS_FINALIZE_START)
+    files = JobFiles(runtime.settings.data_dir, job_id)
+    request = JobRequest.from_json(record.request)
+    stored = [
+        (entry["role"], StoredArtifact(entry["sha256"], entry["size"], entry["path"], entry["contentType"]))
+        for entry in hashed["artifacts"]
+    ]
+    report = _read_report(runtime.settings.data_dir, hashed["artifacts"])
+    container = build_container(
+        job_id=job_id,
+        project_id=record.project_id,
+        chapter_id=request.preview_request.chapter_id,
+        request_id=record.request_id,
+        request_sha256=record.content_sha256,
+        dry_run=request.dry_run,
+        renderer={
+            "name": report.get("renderer", runtime.settings.renderer_name),
+            "version": report.get("version", "unknown"),
+        },
+        artifacts=stored,
+    )
+    container_path = write_container(files.root, container)
+    summary = {role: artifact.to_json() for role, artifact in stored if role in ("video", "poster")}
+    summary["container"] = {"path": files.relative(container_path)}
+    shutil.rmtree(files.attempts, ignore_errors=True)
+    runtime.store.update(job_id, state=JobState.SUCCEEDED, progress=1.0, artifact=summary, error=None)
+    logger.info("Job succeeded.")
+    return {"container": files.relative(container_path)}
+
+
+def _read_report(data_dir: Path, artifacts: list[dict[str, Any]]) -> dict[str, Any]:
+    for entry in artifacts:
+        if entry["role"] == "report":
+            try:
+                with open(data_dir / entry["path"], encoding="utf-8") as file:
+                    report = json.load(file)
+                return report if isinstance(report, dict) else {}
+            except (OSError, ValueError):
+                return {}
+    return {}
+
+

@@ -1,0 +1,5 @@
+import sys
+
+from renderers.mock import main
+
+sys.exit(main())

@@ -1,0 +1,86 @@
+"""``dramatiq preview_actors`` as a real process: start, process, stop, crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from conftest import chapter_request, wait_for_state, wait_until
+from preview_actors import JobState, submit_preview
+from preview_actors.runtime import Runtime
+from workers import WorkerProcess, renderer_pids
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def process_runtime(request: pytest.FixtureRequest, runtime_factory: Callable[..., Runtime]) -> Runtime:
+    return runtime_factory(request.param)
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    started: list[WorkerProcess] = []
+
+    def start(runtime: Runtime, name: str, *, threads: int = 2, **env: str) -> WorkerProcess:
+        worker = WorkerProcess(runtime, tmp_path / f"{name}.log", threads=threads, **env)
+        started.append(worker)
+        worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in started:
+        worker.close()
+
+
+def test_worker_processes_a_job_from_another_process_and_stops_on_sigterm(process_runtime, workers) -> None:
+    worker = workers(process_runtime, "worker")
+
+    job_id = submit_preview(chapter_request()).record.job_id  # this test process is the other service
+    record = wait_for_state(process_runtime, job_id, JobState.SUCCEEDED, JobState.FAILED)
+
+    assert record.state is JobState.SUCCEEDED, record.error
+    assert worker.terminate() == 0
+    assert "Traceback" not in worker.output
+
+
+def test_sigkill_mid_render_the_job_still_succeeds_once(process_runtime, workers) -> None:
+    # Given a worker rendering a job whose renderer hangs
+    doomed = workers(process_runtime, "doomed", PREVIEW_MOCK_HANG="1")
+    job_id = submit_preview(chapter_request()).record.job_id
+    wait_for_state(process_runtime, job_id, JobState.RENDERING)
+    wait_until(lambda: renderer_pids(job_id), what="the renderer to start")
+
+    # When the worker is killed with SIGKILL
+    doomed.kill()
+
+    # Then its renderer dies with it, and another worker finishes the job
+    wait_until(lambda: not renderer_pids(job_id), timeout_s=10, what="the orphaned renderer to die")
+    workers(process_runtime, "rescuer")
+    record = wait_for_state(process_runtime, job_id, JobState.SUCCEEDED, JobState.FAILED, timeout_s=90)
+    assert record.state is JobState.SUCCEEDED, record.error
+    assert record.attempts == 2
+    videos = list((process_runtime.settings.data_dir / "artifacts").rglob("*.mp4"))
+    assert len(videos) == 1
+
+
+def test_sigterm_with_prefetched_messages_loses_none(process_runtime, workers) -> None:
+    # Given a one-thread worker busy with a slow render and holding prefetched jobs
+    first = workers(process_runtime, "first", threads=1, PREVIEW_MOCK_DELAY_MS="20000")
+    jobs = [submit_preview(chapter_request(steps=n + 1)).record.job_id for n in range(6)]
+    wait_until(
+        lambda: any(process_runtime.store.get(job).state is JobState.RENDERING for job in jobs),
+        what="a render to start",
+    )
+
+    # When it is stopped gracefully
+    assert first.terminate() == 0
+
+    # Then a second worker finishes every job: none lost
+    workers(process_runtime, "second")
+    for job_id in jobs:
+        record = wait_for_state(process_runtime, job_id, JobState.SUCCEEDED, JobState.FAILED, timeout_s=90)
+        assert record.state is JobState.SUCCEEDED, record.error
+    assert "Traceback" not in first.output
