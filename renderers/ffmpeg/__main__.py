@@ -1,0 +1,5 @@
+import sys
+
+from renderers.ffmpeg import main
+
+sys.exit(main())

@@ -1,0 +1,124 @@
+"""Assets, resolved and checked before anything is rendered.
+
+Every asset must exist, be a regular file within the size limit, match its
+declared sha256 (when given), and decode: images with Pillow (fully, at the
+reduced scale a JPEG allows), videos and audio by a header probe with ffmpeg.
+A failure is :class:`~renderers.protocol.BadInput` naming the asset:
+``asset 'cover': not a decodable image (…)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from renderers.ffmpeg.probe import MediaInfo, ProbeError, probe
+from renderers.ffmpeg.spec import Asset, Output, Spec
+from renderers.protocol import BadInput
+
+#: Largest asset file, in bytes.
+MAX_ASSET_BYTES = 1 << 30
+#: Largest image, in pixels (width × height), checked before decoding.
+MAX_IMAGE_PIXELS = 50_000_000
+#: Largest video frame side, in pixels.
+MAX_VIDEO_SIDE_PX = 8192
+#: Read size when hashing, in bytes.
+HASH_CHUNK_BYTES = 1 << 20
+
+
+@dataclass
+class ResolvedAsset:
+    asset: Asset
+    sha256: str
+    size_bytes: int
+    #: Decoded image (RGB, or RGBA when it has transparency), for image assets.
+    image: Image.Image | None = None
+    #: Probed streams, for video and audio assets.
+    media: MediaInfo | None = None
+
+    @property
+    def id(self) -> str:
+        return self.asset.id
+
+
+def resolve_assets(spec: Spec, ffmpeg: str) -> dict[str, ResolvedAsset]:
+    resolved = {asset_id: _check_file(asset) for asset_id, asset in spec.assets.items()}
+    for item in resolved.values():
+        if item.asset.type == "image":
+            item.image = decode_image(item.asset, spec.output)
+    media = [item for item in resolved.values() if item.asset.type in ("video", "audio")]
+    try:
+        infos = probe(ffmpeg, [item.asset.path for item in media])
+    except ProbeError as error:
+        culprit = next((item for item in media if item.asset.path == error.path), None)
+        name = repr(culprit.id) if culprit else str(error.path)
+        kind = culprit.asset.type if culprit else "media"
+        raise BadInput(f"asset {name}: not a decodable {kind} file ({error.reason})") from None
+    for item, info in zip(media, infos):
+        item.media = info
+        _check_media(item)
+    return resolved
+
+
+def _check_file(asset: Asset) -> ResolvedAsset:
+    try:
+        info = os.stat(asset.path)
+    except FileNotFoundError:
+        raise BadInput(f"asset {asset.id!r}: file not found ({asset.path})") from None
+    except OSError as error:
+        raise BadInput(f"asset {asset.id!r}: cannot read {asset.path} ({error.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise BadInput(f"asset {asset.id!r}: {asset.path} is not a regular file")
+    if info.st_size == 0:
+        raise BadInput(f"asset {asset.id!r}: {asset.path} is empty")
+    if info.st_size > MAX_ASSET_BYTES:
+        raise BadInput(f"asset {asset.id!r}: {info.st_size} bytes exceeds the limit of {MAX_ASSET_BYTES}")
+    digest = hashlib.sha256()
+    try:
+        with open(asset.path, "rb") as file:
+            while chunk := file.read(HASH_CHUNK_BYTES):
+                digest.update(chunk)
+    except OSError as error:
+        raise BadInput(f"asset {asset.id!r}: cannot read {asset.path} ({error.strerror})") from None
+    sha256 = digest.hexdigest()
+    if asset.sha256 is not None and asset.sha256 != sha256:
+        raise BadInput(f"asset {asset.id!r}: sha256 mismatch (declared {asset.sha256}, file has {sha256})")
+    return ResolvedAsset(asset, sha256, info.st_size)
+
+
+def decode_image(asset: Asset, output: Output) -> Image.Image:
+    """Decode fully (a truncated file fails here), upright, as RGB or RGBA."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(asset.path)
+        with image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise BadInput(f"asset {asset.id!r}: {width}x{height} image exceeds {MAX_IMAGE_PIXELS} pixels")
+            image.draft("RGB", (output.width, output.height))  # JPEG: decode at a reduced scale
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+            transparent = upright.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in upright.info
+            return upright.convert("RGBA" if transparent else "RGB")
+    except BadInput:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        raise BadInput(f"asset {asset.id!r}: not a decodable image ({error})") from None
+
+
+def _check_media(item: ResolvedAsset) -> None:
+    info = item.media
+    assert info is not None
+    if item.asset.type == "video":
+        if info.video is None:
+            raise BadInput(f"asset {item.id!r}: not a decodable video file (no video stream)")
+        if max(info.video.width, info.video.height) > MAX_VIDEO_SIDE_PX or min(info.video.width, info.video.height) < 1:
+            raise BadInput(f"asset {item.id!r}: {info.video.width}x{info.video.height} video is out of bounds")
+    elif info.audio is None:
+        raise BadInput(f"asset {item.id!r}: not a decodable audio file (no audio stream)")
