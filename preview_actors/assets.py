@@ -93,6 +93,10 @@ def _download(asset_id: str, uri: str, allowed_hosts: frozenset[str], work_dir: 
                         raise PermanentJobError(f"asset {asset_id!r}: larger than {MAX_DOWNLOAD_BYTES} bytes")
                     file.write(chunk)
     except httpx.HTTPError as error:
+        partial.unlink(missing_ok=True)
         raise TransientJobError(f"asset {asset_id!r}: download failed: {error}") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(path)
     return path
