@@ -77,6 +77,7 @@ def test_sigterm_with_prefetched_messages_loses_none(process_runtime, workers) -
 
     # When it is stopped gracefully
     assert first.terminate() == 0
+    assert not any(renderer_pids(job) for job in jobs)  # its running render was killed with it
 
     # Then a second worker finishes every job: none lost
     workers(process_runtime, "second")
