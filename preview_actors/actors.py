@@ -12,7 +12,7 @@ import dramatiq
 from dramatiq.middleware import Shutdown
 
 from . import stages
-from .errors import PermanentJobError
+from .errors import JobCancelled, PermanentJobError
 from .runtime import current
 from .settings import Settings
 
@@ -23,7 +23,7 @@ FINISH_QUEUE = "preview-finish"
 
 #: Exceptions that are expected: logged without a traceback, never retried as
 #: failures (a shutdown hands the message on; see middleware.retries).
-EXPECTED = (PermanentJobError, Shutdown)
+EXPECTED = (PermanentJobError, Shutdown, JobCancelled)
 
 #: Extra time the render actor's time limit allows beyond the renderer timeout, milliseconds.
 TIME_LIMIT_SLACK_MS = 120_000

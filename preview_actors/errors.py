@@ -70,6 +70,10 @@ class TransientJobError(JobError):
     """A failure worth retrying: the renderer crashed, timed out or was killed."""
 
 
+class JobCancelled(JobError):
+    """The job was cancelled while a stage ran; the message is dropped, not retried."""
+
+
 class JobConflictError(PreviewError):
     """A jobId was reused with a different request body."""
 

@@ -4,6 +4,8 @@ Every stage runs with a context (``requestId``, ``jobId``, ``stage``,
 ``attempt``) held in a contextvar; :class:`ContextFilter` copies it onto each
 record, so any log line written while a stage runs carries it. Logs are one
 JSON object per line, or readable console lines with ``PREVIEW_LOG_FORMAT=console``.
+:func:`install` also puts :class:`~preview_actors.redaction.RedactingFilter`
+on every handler it configures, so no secret reaches a log line.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import json
 import logging
 import time
 from typing import Any, Iterator
+
+from .redaction import RedactingFilter
 
 #: The fields of the current job, as they appear in log lines.
 CONTEXT_FIELDS = ("requestId", "jobId", "stage", "attempt")
@@ -57,8 +61,12 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, name, None)
             if value is not None:
                 document[name] = value
-        if record.exc_info:
-            document["exception"] = self.formatException(record.exc_info)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:  # as RedactingFilter left it
+            document["exception"] = record.exc_text
+        if record.stack_info:
+            document["stack"] = record.stack_info
         return json.dumps(document, ensure_ascii=False, default=str)
 
 
@@ -78,17 +86,21 @@ def formatter_for(log_format: str) -> logging.Formatter:
     return JsonFormatter() if log_format == "json" else ConsoleFormatter()
 
 
-def install(log_format: str, *, logger: logging.Logger | None = None) -> None:
-    """Put the context filter and the chosen format on every handler of ``logger`` (default: root).
+def install(log_format: str, *, logger: logging.Logger | None = None, level: int = logging.INFO) -> None:
+    """Put the context and redacting filters and the chosen format on every handler of ``logger`` (default: root).
 
-    Adds a stderr handler when there is none. Idempotent.
+    Adds a stderr handler when there is none, lowering the logger's level to
+    ``level`` if needed. Idempotent. Hosts and the API server call this too,
+    so their lines carry the job context and no secret.
     """
     target = logger or logging.getLogger()
     if not target.handlers:
         target.addHandler(logging.StreamHandler())
-        if target.level == logging.NOTSET or target.level > logging.INFO:
-            target.setLevel(logging.INFO)
+        if target.level == logging.NOTSET or target.level > level:
+            target.setLevel(level)
     for handler in target.handlers:
         if not any(isinstance(f, ContextFilter) for f in handler.filters):
             handler.addFilter(ContextFilter())
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
         handler.setFormatter(formatter_for(log_format))

@@ -2,12 +2,16 @@
 
 A host's existing ``/metrics`` endpoint shows them too. Under several worker
 processes set ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess
-mode); gauges then add up across processes.
+mode): counters and histograms add up across processes, renders in progress
+add up over live processes, and the queue depth is the value set last by any
+process. :func:`exposition_registry` is what to serve in either mode.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 #: Seconds; renders take from a fraction of a second to many minutes.
 DURATION_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, float("inf"))
@@ -30,7 +34,7 @@ JOB_DURATION = Histogram(
     "preview_job_duration_seconds", "From submission to success.", buckets=DURATION_BUCKETS_S
 )
 QUEUE_DEPTH = Gauge(
-    "preview_queue_depth", "Unfinished jobs (queued, rendering, retrying…) as last seen.", multiprocess_mode="max"
+    "preview_queue_depth", "Unfinished jobs (queued, rendering, retrying…) as last seen.", multiprocess_mode="mostrecent"
 )
 RENDERS_IN_PROGRESS = Gauge(
     "preview_renders_in_progress", "Renderer processes running now.", multiprocess_mode="livesum"
@@ -39,3 +43,19 @@ ARTIFACT_BYTES = Histogram("preview_artifact_bytes", "Size of stored artifacts, 
 SEGMENT_CACHE = Counter(
     "preview_segment_cache_total", "Segments the renderer reused (hit) or encoded (miss).", ["result"]
 )
+
+
+def multiprocess_dir() -> str | None:
+    """``PROMETHEUS_MULTIPROC_DIR`` when prometheus-client runs in multiprocess mode, else None."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir") or None
+
+
+def exposition_registry() -> CollectorRegistry:
+    """What a ``/metrics`` endpoint serves: every process's files in multiprocess mode, else this process's registry."""
+    if multiprocess_dir() is None:
+        return REGISTRY
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry

@@ -39,8 +39,14 @@ EXIT_BAD_INPUT = 2
 KILL_GRACE_S = 2.0
 #: Lines of output kept for the error message.
 TAIL_LINES = 15
+#: Seconds between checks of ``should_stop`` (a cancelled job) while a renderer runs.
+STOP_POLL_S = 1.0
 
 _PR_SET_PDEATHSIG = 1
+
+
+class RenderStopped(Exception):
+    """The renderer was killed because ``should_stop`` said so."""
 
 
 def renderer_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -73,8 +79,10 @@ def run_renderer(
     log_path: Path,
     timeout_s: float,
     on_progress: Callable[[float], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    die_with_parent: bool = True,
 ) -> RenderResult:
     """Run ``command`` to completion; raise a :class:`JobError` subclass when it fails.
 
@@ -83,6 +91,14 @@ def run_renderer(
     (dramatiq's shutdown notification), so no ffmpeg outlives its job. On
     Linux it also gets SIGKILL if the worker thread that started it dies.
     stdout and stderr are appended line by line to ``log_path`` as they come.
+    ``should_stop`` is polled every :data:`STOP_POLL_S`; when it answers True
+    the renderer is killed and :class:`RenderStopped` raised.
+    ``die_with_parent=False`` is for renderers that set their own
+    parent-death signal first thing (the built-in ones do, see
+    :func:`renderers.protocol.die_with_parent`): without a ``preexec_fn``
+    the renderer is started with vfork instead of fork, which spares the
+    worker copying its page tables and the copy-on-write faults after
+    (about a third of a mock render's CPU; see BENCHMARKS.md).
     """
     started = time.monotonic()
     deadline = started + timeout_s
@@ -98,13 +114,13 @@ def run_renderer(
                 env=renderer_environment() if env is None else dict(env),
                 cwd=cwd,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                preexec_fn=_die_with_parent if die_with_parent and sys.platform.startswith("linux") else None,
             )
         except OSError as error:
             raise PermanentJobError(f"renderer {command[0]!r} cannot be started: {error}") from None
-        timed_out = False
+        outcome = "exited"
         try:
-            timed_out = _pump(process, log, tail, deadline, on_progress)
+            outcome = _pump(process, log, tail, deadline, on_progress, should_stop)
         finally:
             if process.poll() is None:
                 kill_process_group(process)
@@ -113,7 +129,9 @@ def run_renderer(
         seconds = time.monotonic() - started
         log.write(f"# renderer exited with {process.returncode} after {seconds:.3f}s\n".encode())
     result = RenderResult(process.returncode, seconds, tuple(tail))
-    if timed_out:
+    if outcome == "stopped":
+        raise RenderStopped("renderer stopped on request")
+    if outcome == "timed out":
         raise TransientJobError(f"renderer timed out after {timeout_s:g}s and was killed{_tail_text(result)}")
     if result.exit_code == 0:
         return result
@@ -131,8 +149,9 @@ def _pump(
     tail: collections.deque[str],
     deadline: float,
     on_progress: Callable[[float], None] | None,
-) -> bool:
-    """Copy the renderer's output to the log until it exits; return True on timeout."""
+    should_stop: Callable[[], bool] | None,
+) -> str:
+    """Copy the renderer's output to the log until it exits: "exited", "timed out" or "stopped"."""
     selector = selectors.DefaultSelector()
     partial = {"stdout": b"", "stderr": b""}
     stdout, stderr = process.stdout, process.stderr
@@ -140,13 +159,20 @@ def _pump(
         raise RuntimeError("the renderer's output must be piped")
     selector.register(stdout, selectors.EVENT_READ, "stdout")
     selector.register(stderr, selectors.EVENT_READ, "stderr")
+    next_stop_check = time.monotonic() + STOP_POLL_S
     try:
         while selector.get_map():
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            remaining = deadline - now
             if remaining <= 0:
                 kill_process_group(process)
-                return True
-            for key, _ in selector.select(timeout=min(remaining, 0.5)):
+                return "timed out"
+            if should_stop is not None and now >= next_stop_check:
+                next_stop_check = now + STOP_POLL_S
+                if should_stop():
+                    kill_process_group(process)
+                    return "stopped"
+            for key, _ in selector.select(timeout=min(remaining, STOP_POLL_S / 2)):
                 stream = key.data
                 chunk = os.read(key.fd, 65536)
                 if not chunk:
@@ -161,8 +187,8 @@ def _pump(
             process.wait(timeout=max(remaining, 0.01))
         except subprocess.TimeoutExpired:
             kill_process_group(process)
-            return True
-        return False
+            return "timed out"
+        return "exited"
     finally:
         selector.close()
         stdout.close()

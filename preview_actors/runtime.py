@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import attrs
 import dramatiq
-from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, ShutdownNotifications, TimeLimit
+from dramatiq.middleware import AgeLimit, Callbacks, ShutdownNotifications, TimeLimit
 
+from . import redaction
 from .brokers import create_broker
 from .concurrency import RenderSlots, open_render_slots
-from .middleware import JobStatus, LogContext, Retries
+from .middleware import JobStatus, LogContext, Metrics, Pipelines, Retries, StartupChecks
 from .settings import Settings
 from .storage import ArtifactStore
 from .store import JobStore, open_store
@@ -50,14 +51,16 @@ def build_middleware(settings: Settings, store: JobStore) -> list[dramatiq.Middl
     ``after_*`` hooks run in reverse: the time limit and shutdown
     notifications stop watching the thread first (so they can never raise
     into another middleware's hook), then Retries decides, Pipelines sends
-    the next stage, JobStatus records the outcome and LogContext clears the
-    context.
+    the next stage, Metrics counts the outcome, JobStatus records it and
+    LogContext clears the context.
     """
     return [
         AgeLimit(),
         Callbacks(),
-        LogContext(stage_of, settings.log_format),
+        LogContext(stage_of, settings.log_format, settings=settings),
+        StartupChecks(store),
         JobStatus(store, stage_of),
+        Metrics(store, stage_of, host=settings.metrics_host, port=settings.metrics_port),
         Pipelines(),
         Retries(
             max_retries=settings.max_retries,
@@ -73,6 +76,7 @@ def setup(settings: Settings | None = None) -> Runtime:
     """Configure preview-worker (again): the previous runtime, if any, is closed."""
     global _current
     settings = Settings.from_env() if settings is None else settings
+    redaction.register_secrets(settings)
     store = open_store(settings.store_url)
     broker = create_broker(settings.broker_url, build_middleware(settings, store))
     dramatiq.set_broker(broker)

@@ -21,6 +21,8 @@ T = TypeVar("T")
 
 LOG_FORMATS = ("json", "console")
 BUILTIN_RENDERERS = ("ffmpeg", "mock")
+#: Largest TCP port number.
+MAX_PORT = 65535
 
 
 @attrs.frozen
@@ -57,6 +59,10 @@ class Settings:
     log_format: str = "json"
     #: Largest accepted POST body, bytes.
     max_body_bytes: int = 1_048_576
+    #: TCP port on which a ``dramatiq preview_actors`` worker serves Prometheus ``/metrics``; 0 disables.
+    metrics_port: int = 9191
+    #: Address the worker's metrics server binds to.
+    metrics_host: str = "127.0.0.1"
     limits: Limits = Limits()
 
     @property
@@ -89,6 +95,12 @@ class Settings:
         hosts = frozenset(
             host.strip().lower() for host in read.text("PREVIEW_ASSET_ALLOWED_HOSTS", "").split(",") if host.strip()
         )
+        metrics_port = read.integer("PREVIEW_METRICS_PORT", 9191, minimum=0)
+        if metrics_port > MAX_PORT:
+            raise ConfigError("PREVIEW_METRICS_PORT", f"must be a TCP port (0 disables, at most {MAX_PORT}), not {metrics_port}")
+        metrics_host = read.text("PREVIEW_METRICS_HOST", "127.0.0.1").strip()
+        if not metrics_host:
+            raise ConfigError("PREVIEW_METRICS_HOST", "must be an address to bind to, e.g. 127.0.0.1 or 0.0.0.0")
         min_backoff = read.integer("PREVIEW_RETRY_MIN_BACKOFF_MS", 1_000, minimum=0)
         max_backoff = read.integer("PREVIEW_RETRY_MAX_BACKOFF_MS", 300_000, minimum=0)
         if max_backoff < min_backoff:
@@ -120,6 +132,8 @@ class Settings:
             signing_key=read.text("PREVIEW_SIGNING_KEY", "") or None,
             log_format=log_format,
             max_body_bytes=read.integer("PREVIEW_MAX_BODY_BYTES", 1_048_576, minimum=1024),
+            metrics_port=metrics_port,
+            metrics_host=metrics_host,
             limits=limits,
         )
 

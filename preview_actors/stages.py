@@ -8,20 +8,21 @@ rewritten identically.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from . import logs, metrics
 from .assets import resolve_assets
 from .container import build_container, write_container
-from .errors import PermanentJobError
+from .errors import JobCancelled, PermanentJobError
 from .jobfiles import JobFiles
 from .model import JobRequest
-from .renderer import run_renderer
+from .renderer import RenderStopped, run_renderer
 from .runtime import Runtime
 from .storage import StoredArtifact, content_type_of, sha256_of_file
 from .store import JobRecord, JobState
@@ -60,6 +61,16 @@ def render(runtime: Runtime, job_id: str) -> dict[str, Any]:
         return _render_attempt(runtime, record)
 
 
+@contextlib.contextmanager
+def _removed_on_failure(work_dir: Path) -> Iterator[None]:
+    """A failed attempt's scratch folder goes (its log stays): debris must not fill the disk."""
+    try:
+        yield
+    except BaseException:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        raise
+
+
 def _render_attempt(runtime: Runtime, record: JobRecord) -> dict[str, Any]:
     settings = runtime.settings
     job_id = record.job_id
@@ -69,8 +80,8 @@ def _render_attempt(runtime: Runtime, record: JobRecord) -> dict[str, Any]:
     request = JobRequest.from_json(record.request)
     work_dir = files.attempt(attempt)
     out_dir = work_dir / "out"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with logs.bound(attempt=attempt):
+    with logs.bound(attempt=attempt), _removed_on_failure(work_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
         assets = resolve_assets(
             [{"id": a.id, "type": a.type, "uri": a.uri, "sha256": a.sha256} for a in request.preview_request.assets],
             asset_root=settings.asset_root,
@@ -79,7 +90,8 @@ def _render_attempt(runtime: Runtime, record: JobRecord) -> dict[str, Any]:
         )
         spec_path = work_dir / "spec.json"
         cache_dir = settings.data_dir / "cache" / "segments"
-        spec_path.write_text(json.dumps(build_spec(request, job_id, assets, cache_dir), indent=2))
+        # Compact: json's C encoder does no indenting, and the file goes with the attempt's folder.
+        spec_path.write_text(json.dumps(build_spec(request, job_id, assets, cache_dir)))
         command = [*settings.renderer_command, str(spec_path), str(out_dir)]
         if request.dry_run:
             command.append("--dry-run")
@@ -87,12 +99,19 @@ def _render_attempt(runtime: Runtime, record: JobRecord) -> dict[str, Any]:
         _write_log_header(log_path, record, attempt, command)
         logger.info("Rendering attempt %d with %s.", attempt, settings.renderer_name)
         with metrics.RENDERS_IN_PROGRESS.track_inprogress():
-            result = run_renderer(
-                command,
-                log_path=log_path,
-                timeout_s=settings.render_timeout_s,
-                on_progress=_progress_writer(runtime, job_id),
-            )
+            try:
+                result = run_renderer(
+                    command,
+                    log_path=log_path,
+                    timeout_s=settings.render_timeout_s,
+                    on_progress=_progress_writer(runtime, job_id),
+                    should_stop=lambda: _cancelled(runtime, job_id),
+                    # The built-in renderers set their own parent-death signal: start them with vfork.
+                    die_with_parent=settings.renderer_name == "custom",
+                )
+            except RenderStopped:
+                logger.info("Job cancelled while rendering; renderer killed.")
+                raise JobCancelled(f"job {job_id} was cancelled") from None
         logger.info("Renderer finished in %.2fs.", result.seconds)
     return {"attempt": attempt, "outDir": files.relative(out_dir), "dryRun": request.dry_run}
 
@@ -126,6 +145,11 @@ def build_spec(request: JobRequest, job_id: str, assets: dict[str, Any], cache_d
     }
 
 
+def _cancelled(runtime: Runtime, job_id: str) -> bool:
+    record = runtime.store.get(job_id)
+    return record is None or record.state is JobState.CANCELLED
+
+
 def _write_log_header(log_path: Path, record: JobRecord, attempt: int, command: list[str]) -> None:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     header = {
@@ -142,8 +166,12 @@ def _write_log_header(log_path: Path, record: JobRecord, attempt: int, command: 
 
 
 def _progress_writer(runtime: Runtime, job_id: str) -> Any:
-    """A callback writing the renderer's progress to the store, at most every PROGRESS_WRITE_INTERVAL_S."""
-    last_write = 0.0
+    """A callback writing the renderer's progress to the store, at most every PROGRESS_WRITE_INTERVAL_S.
+
+    The state change to ``rendering`` (with its progress) counts as the first
+    write, so a render shorter than the interval writes only its end.
+    """
+    last_write = time.monotonic()
 
     def write(fraction: float) -> None:
         nonlocal last_write
@@ -175,6 +203,9 @@ def hash_artifacts(runtime: Runtime, job_id: str, rendered: dict[str, Any]) -> d
     if log_path.is_file():
         sha256, size = sha256_of_file(log_path)
         artifacts.append({"role": "log", **StoredArtifact(sha256, size, log_path.relative_to(data_dir).as_posix(), content_type_of(log_path)).to_json()})
+    for artifact in artifacts:
+        metrics.ARTIFACT_BYTES.labels(role=artifact["role"]).observe(artifact["size"])
+    logger.info("Stored %d artifacts, %d bytes.", len(artifacts), sum(artifact["size"] for artifact in artifacts))
     return {"attempt": rendered["attempt"], "dryRun": rendered.get("dryRun", False), "artifacts": artifacts}
 
 
@@ -209,9 +240,24 @@ def finalize(runtime: Runtime, job_id: str, hashed: dict[str, Any]) -> dict[str,
     summary = {role: artifact.to_json() for role, artifact in stored if role in ("video", "poster")}
     summary["container"] = {"path": files.relative(container_path)}
     shutil.rmtree(files.attempts, ignore_errors=True)
-    runtime.store.update(job_id, state=JobState.SUCCEEDED, progress=1.0, artifact=summary, error=None)
+    final = runtime.store.update(job_id, state=JobState.SUCCEEDED, progress=1.0, artifact=summary, error=None)
+    if final is None or final.state is not JobState.SUCCEEDED:  # cancelled meanwhile: no artifact
+        container_path.unlink(missing_ok=True)
+        logger.info("Job was %s before it could finish; its container is removed.", final.state if final else "deleted")
+        return {"skipped": True}
     logger.info("Job succeeded.")
+    _count_success(final, report)
     return {"container": files.relative(container_path)}
+
+
+def _count_success(record: JobRecord, report: dict[str, Any]) -> None:
+    """Metrics of a job that just succeeded: its duration since submission, the renderer's segment cache."""
+    metrics.JOBS_COMPLETED.labels(outcome="succeeded").inc()
+    metrics.JOB_DURATION.observe(max(0.0, time.time() - record.created_at))
+    segments = report.get("segments")
+    for segment in segments if isinstance(segments, list) else ():
+        if isinstance(segment, dict) and isinstance(segment.get("reused"), bool):
+            metrics.SEGMENT_CACHE.labels(result="hit" if segment["reused"] else "miss").inc()
 
 
 def _read_report(data_dir: Path, artifacts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 import attrs
 import dramatiq
 
+from .brokers import connection_errors
 from .errors import BrokerUnavailableError, JobConflictError
 from .model import JobRequest, content_sha256, parse_job_request
 from .runtime import Runtime, current
@@ -63,7 +64,15 @@ def submit_preview(
         if stored.enqueued:
             return Submission(stored, created=False)
         # An earlier submit recorded the job but could not enqueue it: finish that now.
-    _enqueue(runtime, stored)
+    try:
+        _enqueue(runtime, stored)
+    except BrokerUnavailableError:
+        if created:  # leave no record that holds a queue slot for a job that was never queued
+            try:
+                runtime.store.delete(job_id)
+            except BrokerUnavailableError:
+                pass  # the store is down too; a resubmission of this jobId enqueues it
+        raise
     updated = runtime.store.update(job_id, enqueued=True)
     logger.info("Job %s queued.", job_id, extra={"jobId": job_id, "requestId": stored.request_id})
     return Submission(updated or stored, created=created)
@@ -87,5 +96,5 @@ def pipeline_for(record: JobRecord, broker: dramatiq.Broker) -> dramatiq.pipelin
 def _enqueue(runtime: Runtime, record: JobRecord) -> None:
     try:
         pipeline_for(record, runtime.broker).run()
-    except (dramatiq.errors.BrokerConnectionError, OSError) as error:
+    except connection_errors() as error:
         raise BrokerUnavailableError(f"broker unreachable: {error}") from None

@@ -29,11 +29,12 @@ def test_a_job_renders_a_real_video_and_progress_advances_while_rendering(runtim
         [ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=2", str(runtime.settings.asset_root / "tone.wav")],
         check=True,
     )
-    body = chapter_request(steps=6)
+    # Long enough (12 steps of 2 s at 640x360) that progress is written several times while rendering.
+    body = chapter_request(steps=12)
     preview = body["previewRequest"]
-    preview["output"] = {"width": 320, "height": 180, "fps": 15}
+    preview["output"] = {"width": 640, "height": 360, "fps": 25}
     for step in preview["steps"]:
-        step["durationMs"] = 1000
+        step["durationMs"] = 2000
     preview["steps"][0]["asset"] = "cover"
     preview["assets"] = [
         {"id": "cover", "type": "image", "uri": "cover.png"},
@@ -58,8 +59,8 @@ def test_a_job_renders_a_real_video_and_progress_advances_while_rendering(runtim
     assert len([p for p in seen if 0.05 < p < 0.9]) >= 2, f"progress seen while rendering: {sorted(seen)}"
     video = runtime.settings.data_dir / record.artifact["video"]["path"]
     info = ffmpeg_output(ffmpeg, video)
-    assert "Duration: 00:00:06.0" in info
-    assert "Video: h264" in info and "320x180" in info and "15 fps" in info
+    assert "Duration: 00:00:24.0" in info
+    assert "Video: h264" in info and "640x360" in info and "25 fps" in info
     assert "Audio: aac" in info
     container = json.loads((runtime.settings.data_dir / record.artifact["container"]["path"]).read_text())
     assert container["renderer"]["name"] == "ffmpeg"

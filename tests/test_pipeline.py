@@ -178,7 +178,7 @@ def test_stage_log_lines_carry_the_job_context(runtime_factory, caplog: pytest.L
     finally:
         worker.stop()
     stage_records = [r for r in caplog.records if r.name.startswith("preview_actors.stages")]
-    assert {getattr(r, "stage", None) for r in stage_records} == {"render", "finalize"}
+    assert {getattr(r, "stage", None) for r in stage_records} == {"render", "hash", "finalize"}
     assert all(getattr(r, "requestId", None) == "trace-me-123" for r in stage_records)
     assert all(getattr(r, "jobId", None) == submission.record.job_id for r in stage_records)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -46,7 +47,13 @@ def test_worker_processes_a_job_from_another_process_and_stops_on_sigterm(proces
     assert "Traceback" not in worker.output
 
 
-def test_sigkill_mid_render_the_job_still_succeeds_once(process_runtime, workers) -> None:
+#: Seconds within which a killed worker's job must be finished by another (issue: 60 on every broker).
+RECOVERY_BOUND_S = 60
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis", "rabbitmq"])
+def test_sigkill_mid_render_the_job_still_succeeds_once(kind: str, runtime_factory, workers) -> None:
+    process_runtime = runtime_factory(kind)
     # Given a worker rendering a job whose renderer hangs
     doomed = workers(process_runtime, "doomed", PREVIEW_MOCK_HANG="1")
     job_id = submit_preview(chapter_request()).record.job_id
@@ -55,12 +62,14 @@ def test_sigkill_mid_render_the_job_still_succeeds_once(process_runtime, workers
 
     # When the worker is killed with SIGKILL
     doomed.kill()
+    killed_at = time.monotonic()
 
-    # Then its renderer dies with it, and another worker finishes the job
+    # Then its renderer dies with it, and another worker finishes the job promptly
     wait_until(lambda: not renderer_pids(job_id), timeout_s=10, what="the orphaned renderer to die")
     workers(process_runtime, "rescuer")
-    record = wait_for_state(process_runtime, job_id, JobState.SUCCEEDED, JobState.FAILED, timeout_s=90)
+    record = wait_for_state(process_runtime, job_id, JobState.SUCCEEDED, JobState.FAILED, timeout_s=RECOVERY_BOUND_S)
     assert record.state is JobState.SUCCEEDED, record.error
+    assert time.monotonic() - killed_at < RECOVERY_BOUND_S
     assert record.attempts == 2
     videos = list((process_runtime.settings.data_dir / "artifacts").rglob("*.mp4"))
     assert len(videos) == 1

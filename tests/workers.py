@@ -25,6 +25,7 @@ def worker_env(runtime: Runtime, **extra: str) -> dict[str, str]:
         PREVIEW_RETRY_MIN_BACKOFF_MS=str(settings.retry_min_backoff_ms),
         PREVIEW_RETRY_MAX_BACKOFF_MS=str(settings.retry_max_backoff_ms),
         PREVIEW_LOG_FORMAT="console",
+        PREVIEW_METRICS_PORT="0",  # tests that scrape a worker choose a free port
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)
@@ -34,11 +35,21 @@ def worker_env(runtime: Runtime, **extra: str) -> dict[str, str]:
 class WorkerProcess:
     """``python -m dramatiq preview_actors`` in its own session, output to a log file."""
 
-    def __init__(self, runtime: Runtime, log_path: Path, *, threads: int = 2, **env: str) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        log_path: Path,
+        *,
+        threads: int = 2,
+        processes: int = 1,
+        args: tuple[str, ...] = (),
+        **env: str,
+    ) -> None:
         self.log_path = log_path
+        self.processes = processes
         self._log = open(log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "dramatiq", "preview_actors", "--processes", "1", "--threads", str(threads)],
+            [sys.executable, "-m", "dramatiq", "preview_actors", "--processes", str(processes), "--threads", str(threads), *args],
             env=worker_env(runtime, **env),
             cwd=REPO,
             stdout=self._log,
@@ -54,7 +65,7 @@ class WorkerProcess:
         def ready() -> bool:
             if self.process.poll() is not None:
                 raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.output}")
-            return "ready for action" in self.output
+            return self.output.count("ready for action") >= self.processes
 
         wait_until(ready, timeout_s=timeout_s, what="the worker to boot")
 

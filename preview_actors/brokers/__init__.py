@@ -3,12 +3,25 @@ so a SQLite deployment never imports redis or pika."""
 
 from __future__ import annotations
 
+import sys
 from typing import Sequence
 
 import dramatiq
 from dramatiq.middleware import Middleware
 
 from ..errors import ConfigError
+
+def connection_errors() -> tuple[type[BaseException], ...]:
+    """What brokers raise when their server is away; drivers that were never imported are not asked."""
+    errors: list[type[BaseException]] = [dramatiq.errors.BrokerConnectionError, OSError]
+    redis = sys.modules.get("redis")
+    if redis is not None:
+        errors += [redis.ConnectionError, redis.TimeoutError]
+    pika_exceptions = sys.modules.get("pika.exceptions")
+    if pika_exceptions is not None:
+        errors.append(pika_exceptions.AMQPError)
+    return tuple(errors)
+
 
 def create_broker(url: str, middleware: Sequence[Middleware]) -> dramatiq.Broker:
     """Build the broker named by ``url`` with exactly ``middleware``.

@@ -337,12 +337,13 @@ class SQLiteBroker(Broker):
                 logger.warning("Dead letter %s cannot be decoded; left out.", message_id, exc_info=True)
         return messages
 
-    def replay_dead_letter(self, message_id: str) -> bool:
+    def replay_dead_letter(self, message_id: str, replacement: Optional[Message] = None) -> bool:
         """Queue a dead letter again, on its queue, without its eta.
 
-        Its options (``retries``…) are kept. Returns False when there is no
-        such dead letter (e.g. it was replayed already), so replaying twice
-        is harmless.
+        Its options (``retries``…) are kept, unless ``replacement`` (the same
+        message id) is given to be queued in its place. Returns False when
+        there is no such dead letter (e.g. it was replayed already), so
+        replaying twice is harmless.
         """
         with self._connection().transaction(immediate=True) as cursor:
             row = cursor.execute(
@@ -351,7 +352,7 @@ class SQLiteBroker(Broker):
             ).fetchone()
             if row is None:
                 return False
-            message = Message.decode(_to_bytes(row[0]))
+            message = replacement or Message.decode(_to_bytes(row[0]))
             replayed = message.copy(queue_name=q_name(message.queue_name))
             replayed.options.pop("eta", None)
             cursor.execute(
@@ -378,6 +379,11 @@ class SQLiteBroker(Broker):
         if purged:
             logger.info("Purged %d expired dead letters.", purged)
         return purged
+
+    def ping(self) -> None:
+        """Raise a ``BrokerConnectionError`` when the database file cannot be used (readiness checks)."""
+        with self._connection().transaction() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM dramatiq_messages WHERE rowid = 0").fetchone()
 
     def close(self) -> None:
         """Close the consumers still open, then the broker's connection.

@@ -1,7 +1,10 @@
-"""Worker middleware: retries, job status bookkeeping, log context."""
+"""Worker middleware: retries, job status bookkeeping, metrics, log context, start-up checks."""
 
 from .job_status import JobStatus
 from .log_context import LogContext
+from .metrics import Metrics
+from .pipelines import Pipelines
 from .retries import Retries
+from .startup_checks import StartupChecks
 
-__all__ = ["JobStatus", "LogContext", "Retries"]
+__all__ = ["JobStatus", "LogContext", "Metrics", "Pipelines", "Retries", "StartupChecks"]

@@ -16,7 +16,8 @@ import dramatiq
 from dramatiq.middleware import Middleware, Shutdown
 
 from ..concurrency import RenderSlotBusy
-from ..errors import PermanentJobError
+from ..errors import JobCancelled, PermanentJobError
+from ..redaction import redact
 from ..store import JobState, JobStore
 
 logger = logging.getLogger(__name__)
@@ -37,13 +38,13 @@ class JobStatus(Middleware):
         exception: BaseException | None = None,
     ) -> None:
         stage = self.stage_of(message.actor_name)
-        if exception is None or stage is None or isinstance(exception, (Shutdown, RenderSlotBusy)):
+        if exception is None or stage is None or isinstance(exception, (Shutdown, RenderSlotBusy, JobCancelled)):
             return
         job_id = message.args[0]
         permanent = isinstance(exception, PermanentJobError)
         error = {
             "code": "permanent_failure" if permanent else ("retries_exhausted" if message.failed else "stage_failed"),
-            "message": str(exception) or type(exception).__name__,
+            "message": redact(str(exception) or type(exception).__name__),
             "stage": stage,
             "retryable": not permanent,
             "retries": message.options.get("retries", 0),

@@ -1,25 +1,53 @@
-"""Gives every log line a stage writes its job's context (requestId, jobId, stage, attempt)."""
+"""Gives every log line a stage writes its job's context (requestId, jobId, stage, attempt).
+
+In each process ``dramatiq preview_actors`` starts, it also makes the
+configured format and the redacting filter win over the handlers dramatiq's
+command line installed (at process boot, and again once the worker has
+started, after any other module was imported), and logs which broker, store
+and data directory the process works on, credentials masked.
+"""
 
 from __future__ import annotations
 
 import contextvars
+import logging
+import os
 from typing import Callable
 
 import dramatiq
 from dramatiq.middleware import Middleware
 
 from .. import logs
+from ..redaction import redact
+from ..settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 class LogContext(Middleware):
-    def __init__(self, stage_of: Callable[[str], str | None], log_format: str) -> None:
+    def __init__(self, stage_of: Callable[[str], str | None], log_format: str, *, settings: Settings | None = None) -> None:
         self.stage_of = stage_of
         self.log_format = log_format
+        #: Described in the boot line of each worker process, when given.
+        self.settings = settings
         self._tokens: dict[str, contextvars.Token[dict[str, object]]] = {}
+        self._booted = False
 
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
-        """In each worker process, format logs and add the context filter."""
+        """In each worker process, format logs and add the context and redacting filters."""
+        self._booted = True
         logs.install(self.log_format)
+        if self.settings is not None:
+            settings = self.settings
+            logger.info(
+                "Worker process %d on broker %s, job store %s, DATA_DIR %s, renderer %s.",
+                os.getpid(), redact(settings.broker_url), redact(settings.store_url), settings.data_dir, settings.renderer_name,
+            )  # fmt: skip
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        """Install again in a worker process: a module imported after boot may have reconfigured logging."""
+        if self._booted:
+            logs.install(self.log_format)
 
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
         stage = self.stage_of(message.actor_name)

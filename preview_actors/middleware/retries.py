@@ -17,7 +17,9 @@ from dramatiq.middleware import Shutdown
 from dramatiq.middleware import Retries as DramatiqRetries
 
 from ..concurrency import RenderSlotBusy
-from ..errors import PermanentJobError
+from ..errors import JobCancelled, PermanentJobError
+from .durable import enqueue_durably
+from ..redaction import redact
 
 #: Delay before a job that found no free render slot tries again, milliseconds (jittered up to twice).
 SLOT_WAIT_MS = 250
@@ -36,11 +38,13 @@ class Retries(DramatiqRetries):
             return
         if isinstance(exception, RenderSlotBusy):
             _, delay_ms = compute_backoff(0, factor=SLOT_WAIT_MS, max_backoff=2 * SLOT_WAIT_MS, jitter=True)
-            broker.enqueue(message, delay=delay_ms)
+            enqueue_durably(broker, message, delay=delay_ms)
             return
+        if isinstance(exception, JobCancelled):
+            return  # nothing left to do: the message is acknowledged and the pipeline stops
         if isinstance(exception, Shutdown):
             self.logger.info("Worker stopping; handing message %s on.", message.message_id)
-            broker.enqueue(message)
+            enqueue_durably(broker, message)
             return
         actor = broker.get_actor(message.actor_name)
         throws = message.options.get("throws") or actor.options.get("throws") or ()
@@ -50,7 +54,7 @@ class Retries(DramatiqRetries):
             return
         retries = message.options.setdefault("retries", 0)
         message.options["retries"] = retries + 1
-        message.options["traceback"] = traceback.format_exc(limit=30)
+        message.options["traceback"] = redact(traceback.format_exc(limit=30))  # kept with the dead letter
         max_retries = message.options.get("max_retries", actor.options.get("max_retries", self.max_retries))
         if retries >= max_retries:
             self.logger.warning("Retries exceeded for message %s.", message.message_id)
@@ -61,4 +65,4 @@ class Retries(DramatiqRetries):
         _, backoff_ms = compute_backoff(retries, factor=min_backoff, max_backoff=max_backoff, jitter=True)
         message.options["retry_at_ms"] = current_millis() + backoff_ms
         self.logger.info("Retrying message %s in %d ms.", message.message_id, backoff_ms)
-        broker.enqueue(message, delay=backoff_ms)
+        enqueue_durably(broker, message, delay=backoff_ms)

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from ..errors import BrokerUnavailableError, QueueFullError
 from .base import JobRecord, JobStore, encode_field
@@ -31,6 +33,12 @@ def _translate_errors(method: Callable[..., T]) -> Callable[..., T]:
 
     return wrapper
 
+#: Seconds a store call waits on the socket; a hung Redis fails fast rather than blocking submits.
+SOCKET_TIMEOUT_S = 2.0
+#: Retries of a failed call (a reconnect after Redis restarted), with a short backoff.
+RETRIES = 2
+
+
 class RedisJobStore(JobStore):
     #: Prefix of every key this store writes.
     namespace = "preview"
@@ -44,7 +52,12 @@ class RedisJobStore(JobStore):
     @classmethod
     def from_url(cls, url: str) -> "RedisJobStore":
         client = redis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30
+            url,
+            decode_responses=True,
+            socket_timeout=SOCKET_TIMEOUT_S,
+            socket_connect_timeout=SOCKET_TIMEOUT_S,
+            health_check_interval=30,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), RETRIES),
         )
         return cls(client)
 

@@ -120,7 +120,10 @@ class SQLiteJobStore(JobStore):
 
     def count_unfinished(self) -> int:
         with self._lock:
-            return _count_unfinished(self._connect())
+            try:
+                return _count_unfinished(self._connect())
+            except sqlite3.Error as error:
+                raise BrokerUnavailableError(f"job store {self.path} failed: {error}") from None
 
     def delete(self, job_id: str) -> None:
         self._transaction(lambda connection: connection.execute("DELETE FROM preview_jobs WHERE job_id = ?", [job_id]))
