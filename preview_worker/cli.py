@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import math
 import os
 import sys
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import attrs
+
+from preview_worker import admin, smoke
 
 #: Seconds between status polls while waiting for a job.
 POLL_INTERVAL_S = 0.1
@@ -80,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=SERVE_HOST, help=f"address to listen on (default {SERVE_HOST})")
     serve.add_argument("--port", type=_port, default=SERVE_PORT, help=f"port to listen on (default {SERVE_PORT})")
     serve.set_defaults(run=_serve)
+    admin.add_commands(commands)
+    smoke.add_command(commands)
     return parser
 
 
@@ -107,7 +112,7 @@ def _refuse_constant(name: str) -> Any:
 def _render(args: argparse.Namespace) -> int:
     import dramatiq
 
-    from preview_actors import setup
+    from preview_actors import logs, setup
     from preview_actors.errors import PreviewError, ValidationError
     from preview_actors.jobfiles import JobFiles
     from preview_actors.settings import Settings
@@ -124,6 +129,7 @@ def _render(args: argparse.Namespace) -> int:
     )
     settings = attrs.evolve(settings, broker_url=queue_url, store_url=queue_url, asset_root=asset_root.resolve())
     runtime = setup(settings)
+    logs.install(settings.log_format, level=logging.WARNING)  # warnings only, redacted, beside the progress bar
     worker = dramatiq.Worker(runtime.broker, worker_threads=RENDER_THREADS, worker_timeout=100)
     worker.start()
     try:
@@ -190,14 +196,12 @@ def _port(text: str) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    """uvicorn on ``preview_api.asgi:app``, logging through preview_actors' format, access log redacted."""
+    """uvicorn on ``preview_api.asgi:app``, logging in preview_actors' format with secrets redacted."""
     import uvicorn
 
     from preview_actors import current, logs
-    from preview_api.access_log import redact_access_log
 
     logs.install(current().settings.log_format)
-    redact_access_log()
     # log_config=None: uvicorn's loggers propagate to the root handler set up just above.
     uvicorn.run("preview_api.asgi:app", host=args.host, port=args.port, log_config=None, proxy_headers=True)
     return 0

@@ -1,0 +1,28 @@
+"""preview_api: the Starlette sub-app to mount in a host backend.
+
+    from preview_api import create_app, metrics_app
+    app.mount("/api/preview", create_app())
+    app.add_route("/metrics", metrics_app())   # unless the host serves metrics already
+
+``POST /`` submits a job, ``GET /{jobId}/status`` follows it,
+``GET /{jobId}/artifact`` downloads its video or poster, ``/healthz`` and
+``/readyz`` report health and ``/openapi.json`` describes it all.
+"""
+
+from .app import PreviewApp, create_app
+from .context import Authorize
+from .errors import ApiError
+from .metrics import metrics_app
+from .signing import SIGNED_URL_LIFETIME_S
+
+__all__ = [
+    # The app
+    "create_app",
+    "PreviewApp",
+    "Authorize",
+    "metrics_app",
+    # Signed URLs
+    "SIGNED_URL_LIFETIME_S",
+    # Errors
+    "ApiError",
+]
