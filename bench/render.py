@@ -1,6 +1,7 @@
 """Benchmark: the ffmpeg renderer against one hand-written ffmpeg command.
 
-    python bench/render.py [--runs 5] [--chapter examples/chapter.json]
+    python -m bench render [--runs 5] [--chapter examples/chapter.json]
+    python bench/render.py [--runs 5]   (the same)
 
 Renders the example chapter (examples/make_assets.py makes its assets)
 through ``python -m renderers.ffmpeg`` with a cold cache, and with a single
@@ -26,19 +27,23 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from chapter_spec import build_spec, write_spec  # noqa: E402
+if __package__ in (None, ""):  # run as a script: python bench/render.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "bench"
+os.environ.setdefault("PREVIEW_BROKER_URL", "stub://")  # building the spec imports preview_actors: keep its broker harmless
 
 from renderers.ffmpeg import encoder  # noqa: E402
-from renderers.ffmpeg.commands import frame_numbers  # noqa: E402
 from renderers.ffmpeg.assets import resolve_assets  # noqa: E402
+from renderers.ffmpeg.commands import frame_numbers  # noqa: E402
 from renderers.ffmpeg.compose import compose, plan_layout  # noqa: E402
 from renderers.ffmpeg.process import ffmpeg_exe  # noqa: E402
 from renderers.ffmpeg.spec import parse_spec  # noqa: E402
 from renderers.ffmpeg.timeline import layout_timeline  # noqa: E402
+
+from . import common  # noqa: E402
+from .chapter_spec import build_spec, write_spec  # noqa: E402
+
+ROOT = common.ROOT
 
 
 def timed(args: list[str], cpu: list[float]) -> float:
@@ -145,20 +150,28 @@ def summary(times: list[float]) -> str:
     return f"median {statistics.median(times):6.2f} s  (min {min(times):.2f} – max {max(times):.2f}, n={len(times)})"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--chapter", type=Path, default=ROOT / "examples" / "chapter.json")
     parser.add_argument("--assets", type=Path, default=ROOT / "examples", help="the asset root (default: examples/)")
-    options = parser.parse_args()
+
+
+def run(options: argparse.Namespace) -> int:
     if not (options.assets / "assets" / "images").is_dir():
         print("no example assets: run python examples/make_assets.py first", file=sys.stderr)
         return 2
+    print(common.machine())
     work = Path(tempfile.mkdtemp(prefix="preview-bench-"))
     try:
         return bench(options, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run(parser.parse_args())
 
 
 def bench(options: argparse.Namespace, work: Path) -> int:

@@ -34,6 +34,7 @@ def resolve_assets(
 ) -> dict[str, dict[str, Any]]:
     """Return the spec's ``assets`` mapping: id → {type, path, sha256}."""
     resolved: dict[str, dict[str, Any]] = {}
+    root: Path | None = None  # resolved once, when a path below it is first asked for
     for asset in assets:
         asset_id, uri = asset["id"], asset["uri"]
         if uri.startswith("data:"):
@@ -41,7 +42,8 @@ def resolve_assets(
         elif uri.startswith(("http://", "https://")):
             path = _download(asset_id, uri, allowed_hosts, work_dir)
         else:
-            path = _below_root(asset_id, uri, asset_root)
+            root = root or asset_root.resolve()
+            path = _below_root(asset_id, uri, root)
         expected = asset.get("sha256")
         if expected:
             actual, _ = sha256_of_file(path)
@@ -51,8 +53,8 @@ def resolve_assets(
     return resolved
 
 
-def _below_root(asset_id: str, uri: str, asset_root: Path) -> Path:
-    root = asset_root.resolve()
+def _below_root(asset_id: str, uri: str, root: Path) -> Path:
+    """``uri`` below ``root`` (already resolved), or a permanent error."""
     path = (root / uri).resolve()
     if not path.is_relative_to(root):
         raise PermanentJobError(f"asset {asset_id!r}: {uri!r} leads outside PREVIEW_ASSET_ROOT")

@@ -53,6 +53,18 @@ def _load(runtime: Runtime, job_id: str) -> JobRecord | None:
     return record
 
 
+def _enter(runtime: Runtime, job_id: str, state: JobState, progress: float) -> JobRecord | None:
+    """Move the job to ``state`` and return it, or None when it is finished (a redelivery): :func:`_load` and
+    the state change in one store round trip (the store leaves a finished job alone and returns it as it is)."""
+    record = runtime.store.update(job_id, state=state, progress=progress)
+    if record is None:
+        raise PermanentJobError(f"no job {job_id} in the job store")
+    if record.finished:
+        logger.info("Job is %s already; nothing to do.", record.state)
+        return None
+    return record
+
+
 def render(runtime: Runtime, job_id: str) -> dict[str, Any]:
     record = _load(runtime, job_id)
     if record is None:
@@ -168,15 +180,16 @@ def _write_log_header(log_path: Path, record: JobRecord, attempt: int, command: 
 def _progress_writer(runtime: Runtime, job_id: str) -> Any:
     """A callback writing the renderer's progress to the store, at most every PROGRESS_WRITE_INTERVAL_S.
 
-    The state change to ``rendering`` (with its progress) counts as the first
-    write, so a render shorter than the interval writes only its end.
+    The state change to ``rendering`` counts as the first write, and the
+    change to ``hashing`` (progress PROGRESS_HASH_START) follows the end of the
+    render, so a render shorter than the interval costs no progress write.
     """
     last_write = time.monotonic()
 
     def write(fraction: float) -> None:
         nonlocal last_write
         now = time.monotonic()
-        if now - last_write < PROGRESS_WRITE_INTERVAL_S and fraction < 1.0:
+        if now - last_write < PROGRESS_WRITE_INTERVAL_S:
             return
         last_write = now
         progress = PROGRESS_RENDER_START + (PROGRESS_HASH_START - PROGRESS_RENDER_START) * fraction
@@ -186,9 +199,8 @@ def _progress_writer(runtime: Runtime, job_id: str) -> Any:
 
 
 def hash_artifacts(runtime: Runtime, job_id: str, rendered: dict[str, Any]) -> dict[str, Any]:
-    if rendered.get("skipped") or _load(runtime, job_id) is None:
+    if rendered.get("skipped") or _enter(runtime, job_id, JobState.HASHING, PROGRESS_HASH_START) is None:
         return {"skipped": True}
-    runtime.store.update(job_id, state=JobState.HASHING, progress=PROGRESS_HASH_START)
     data_dir = runtime.settings.data_dir
     out_dir = data_dir / rendered["outDir"]
     artifacts = []
@@ -212,10 +224,9 @@ def hash_artifacts(runtime: Runtime, job_id: str, rendered: dict[str, Any]) -> d
 def finalize(runtime: Runtime, job_id: str, hashed: dict[str, Any]) -> dict[str, Any]:
     if hashed.get("skipped"):
         return {"skipped": True}
-    record = _load(runtime, job_id)
+    record = _enter(runtime, job_id, JobState.FINALIZING, PROGRESS_FINALIZE_START)
     if record is None:
         return {"skipped": True}
-    runtime.store.update(job_id, state=JobState.FINALIZING, progress=PROGRESS_FINALIZE_START)
     files = JobFiles(runtime.settings.data_dir, job_id)
     request = JobRequest.from_json(record.request)
     stored = [
