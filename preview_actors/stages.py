@@ -44,19 +44,16 @@ SPEC_VERSION = 1
 
 def _load(runtime: Runtime, job_id: str) -> JobRecord | None:
     """The job, or None when it is finished (a redelivery) and the stage should do nothing."""
-    record = runtime.store.get(job_id)
-    if record is None:
-        raise PermanentJobError(f"no job {job_id} in the job store")
-    if record.finished:
-        logger.info("Job is %s already; nothing to do.", record.state)
-        return None
-    return record
+    return _unfinished(job_id, runtime.store.get(job_id))
 
 
 def _enter(runtime: Runtime, job_id: str, state: JobState, progress: float) -> JobRecord | None:
-    """Move the job to ``state`` and return it, or None when it is finished (a redelivery): :func:`_load` and
-    the state change in one store round trip (the store leaves a finished job alone and returns it as it is)."""
-    record = runtime.store.update(job_id, state=state, progress=progress)
+    """Like :func:`_load`, moving the job to ``state`` in the same store round trip
+    (the store leaves a finished job alone and returns it as it is)."""
+    return _unfinished(job_id, runtime.store.update(job_id, state=state, progress=progress))
+
+
+def _unfinished(job_id: str, record: JobRecord | None) -> JobRecord | None:
     if record is None:
         raise PermanentJobError(f"no job {job_id} in the job store")
     if record.finished:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import shutil
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -149,6 +148,3 @@ def _copy_hashing(stream: BinaryIO, target: BinaryIO) -> tuple["hashlib._Hash", 
             writing.result()
     return digest, size
 
-
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

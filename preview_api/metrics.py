@@ -8,10 +8,10 @@ process's files instead.
 
 from __future__ import annotations
 
-import os
-
-from prometheus_client import REGISTRY, CollectorRegistry, make_asgi_app
+from prometheus_client import CollectorRegistry, make_asgi_app
 from starlette.types import Receive, Scope, Send
+
+from preview_actors.metrics import exposition_registry
 
 
 class MetricsApp:
@@ -27,11 +27,5 @@ class MetricsApp:
 
 def metrics_app() -> MetricsApp:
     """The metrics endpoint, reading ``PROMETHEUS_MULTIPROC_DIR`` now (at start-up)."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return MetricsApp(registry)
-    return MetricsApp(REGISTRY)
+    return MetricsApp(exposition_registry())
 

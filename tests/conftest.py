@@ -155,6 +155,24 @@ def running_worker(runtime: Runtime, *, threads: int = 4) -> Iterator[dramatiq.W
 
 
 @pytest.fixture
+def worker_processes(tmp_path: Path) -> Iterator[Callable[..., object]]:
+    """Start ``dramatiq preview_actors`` processes (``tests/workers.WorkerProcess``), ready; killed on leaving."""
+    from workers import WorkerProcess  # workers imports this module
+
+    started: list[WorkerProcess] = []
+
+    def start(runtime: Runtime, name: str = "worker", **options: object) -> WorkerProcess:
+        worker = WorkerProcess(runtime, tmp_path / f"{name}.log", **options)  # type: ignore[arg-type]
+        started.append(worker)
+        worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in started:
+        worker.close()
+
+
+@pytest.fixture
 def worker(runtime: Runtime) -> Iterator[dramatiq.Worker]:
     with running_worker(runtime) as worker:
         yield worker

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 
 from conftest import chapter_request, wait_for_state, wait_until
 from preview_actors import JobState, submit_preview
 from preview_actors.runtime import Runtime
-from workers import WorkerProcess, renderer_pids
+from workers import renderer_pids
 
 pytestmark = pytest.mark.slow
 
@@ -21,23 +20,9 @@ def process_runtime(request: pytest.FixtureRequest, runtime_factory: Callable[..
     return runtime_factory(request.param)
 
 
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    started: list[WorkerProcess] = []
 
-    def start(runtime: Runtime, name: str, *, threads: int = 2, **env: str) -> WorkerProcess:
-        worker = WorkerProcess(runtime, tmp_path / f"{name}.log", threads=threads, **env)
-        started.append(worker)
-        worker.wait_ready()
-        return worker
-
-    yield start
-    for worker in started:
-        worker.close()
-
-
-def test_worker_processes_a_job_from_another_process_and_stops_on_sigterm(process_runtime, workers) -> None:
-    worker = workers(process_runtime, "worker")
+def test_worker_processes_a_job_from_another_process_and_stops_on_sigterm(process_runtime, worker_processes) -> None:
+    worker = worker_processes(process_runtime, "worker")
 
     job_id = submit_preview(chapter_request()).record.job_id  # this test process is the other service
     record = wait_for_state(process_runtime, job_id, JobState.SUCCEEDED, JobState.FAILED)
@@ -52,10 +37,10 @@ RECOVERY_BOUND_S = 60
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis", "rabbitmq"])
-def test_sigkill_mid_render_the_job_still_succeeds_once(kind: str, runtime_factory, workers) -> None:
+def test_sigkill_mid_render_the_job_still_succeeds_once(kind: str, runtime_factory, worker_processes) -> None:
     process_runtime = runtime_factory(kind)
     # Given a worker rendering a job whose renderer hangs
-    doomed = workers(process_runtime, "doomed", PREVIEW_MOCK_HANG="1")
+    doomed = worker_processes(process_runtime, "doomed", PREVIEW_MOCK_HANG="1")
     job_id = submit_preview(chapter_request()).record.job_id
     wait_for_state(process_runtime, job_id, JobState.RENDERING)
     wait_until(lambda: renderer_pids(job_id), what="the renderer to start")
@@ -66,7 +51,7 @@ def test_sigkill_mid_render_the_job_still_succeeds_once(kind: str, runtime_facto
 
     # Then its renderer dies with it, and another worker finishes the job promptly
     wait_until(lambda: not renderer_pids(job_id), timeout_s=10, what="the orphaned renderer to die")
-    workers(process_runtime, "rescuer")
+    worker_processes(process_runtime, "rescuer")
     record = wait_for_state(process_runtime, job_id, JobState.SUCCEEDED, JobState.FAILED, timeout_s=RECOVERY_BOUND_S)
     assert record.state is JobState.SUCCEEDED, record.error
     assert time.monotonic() - killed_at < RECOVERY_BOUND_S
@@ -75,9 +60,9 @@ def test_sigkill_mid_render_the_job_still_succeeds_once(kind: str, runtime_facto
     assert len(videos) == 1
 
 
-def test_sigterm_with_prefetched_messages_loses_none(process_runtime, workers) -> None:
+def test_sigterm_with_prefetched_messages_loses_none(process_runtime, worker_processes) -> None:
     # Given a one-thread worker busy with a slow render and holding prefetched jobs
-    first = workers(process_runtime, "first", threads=1, PREVIEW_MOCK_DELAY_MS="20000")
+    first = worker_processes(process_runtime, "first", threads=1, PREVIEW_MOCK_DELAY_MS="20000")
     jobs = [submit_preview(chapter_request(steps=n + 1)).record.job_id for n in range(6)]
     wait_until(
         lambda: any(process_runtime.store.get(job).state is JobState.RENDERING for job in jobs),
@@ -89,7 +74,7 @@ def test_sigterm_with_prefetched_messages_loses_none(process_runtime, workers) -
     assert not any(renderer_pids(job) for job in jobs)  # its running render was killed with it
 
     # Then a second worker finishes every job: none lost
-    workers(process_runtime, "second")
+    worker_processes(process_runtime, "second")
     for job_id in jobs:
         record = wait_for_state(process_runtime, job_id, JobState.SUCCEEDED, JobState.FAILED, timeout_s=90)
         assert record.state is JobState.SUCCEEDED, record.error

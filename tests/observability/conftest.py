@@ -17,7 +17,6 @@ import pytest
 import preview_actors
 from conftest import IN_CI, make_settings, server_reachable, wait_until
 from preview_actors.runtime import Runtime
-from workers import WorkerProcess
 
 from .support import free_port
 
@@ -59,18 +58,3 @@ def redis_runtime(tmp_path: Path, redis_server: Callable[..., str]) -> Iterator[
     yield make
     preview_actors.setup(make_settings(tmp_path, "stub://"))
 
-
-@pytest.fixture
-def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start ``dramatiq preview_actors`` (waiting until every process is ready); killed on leaving."""
-    started: list[WorkerProcess] = []
-
-    def start(runtime: Runtime, name: str = "worker", **options: object) -> WorkerProcess:
-        worker = WorkerProcess(runtime, tmp_path / f"{name}.log", **options)  # type: ignore[arg-type]
-        started.append(worker)
-        worker.wait_ready()
-        return worker
-
-    yield start
-    for worker in started:
-        worker.close()

@@ -20,11 +20,11 @@ from .logtrace import DRAMATIQ_MAIN_PROCESS, attempt_log_headers, parse_lines, w
 
 @pytest.mark.slow
 def test_a_request_id_follows_its_job_through_every_stage_in_json_lines(
-    redis_runtime: Callable[..., Runtime], start_worker: Callable[..., WorkerProcess]
+    redis_runtime: Callable[..., Runtime], worker_processes: Callable[..., WorkerProcess]
 ) -> None:
     # Given a worker logging JSON
     runtime = redis_runtime()
-    worker = start_worker(runtime, PREVIEW_LOG_FORMAT="json")
+    worker = worker_processes(runtime, PREVIEW_LOG_FORMAT="json")
 
     # When a job submitted with a request id succeeds
     request_id = f"trace-{uuid.uuid4().hex}"

@@ -116,14 +116,14 @@ def test_waiting_for_a_render_slot_is_not_a_retry(runtime_factory, monkeypatch: 
 
 @pytest.mark.slow
 def test_worker_serves_the_metrics_of_all_its_processes(
-    redis_runtime: Callable[..., Runtime], start_worker: Callable[..., WorkerProcess], tmp_path: Path
+    redis_runtime: Callable[..., Runtime], worker_processes: Callable[..., WorkerProcess], tmp_path: Path
 ) -> None:
     # Given a worker of two processes sharing a multiprocess directory, serving /metrics
     runtime = redis_runtime()
     multiproc_dir = tmp_path / "prometheus"
     multiproc_dir.mkdir()
     port = free_port()
-    worker = start_worker(
+    worker = worker_processes(
         runtime,
         processes=2,
         threads=2,
@@ -169,11 +169,11 @@ def test_worker_serves_the_metrics_of_all_its_processes(
 
 @pytest.mark.slow
 def test_a_single_process_worker_serves_its_own_metrics(
-    redis_runtime: Callable[..., Runtime], start_worker: Callable[..., WorkerProcess]
+    redis_runtime: Callable[..., Runtime], worker_processes: Callable[..., WorkerProcess]
 ) -> None:
     runtime = redis_runtime()
     port = free_port()
-    start_worker(runtime, PREVIEW_METRICS_PORT=str(port))  # no PROMETHEUS_MULTIPROC_DIR
+    worker_processes(runtime, PREVIEW_METRICS_PORT=str(port))  # no PROMETHEUS_MULTIPROC_DIR
 
     job_id = submit_preview(chapter_request()).record.job_id
     assert wait_for_state(runtime, job_id, JobState.SUCCEEDED, JobState.FAILED).state is JobState.SUCCEEDED

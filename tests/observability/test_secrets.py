@@ -56,7 +56,7 @@ def files_below(root: Path) -> dict[str, bytes]:
 
 @pytest.mark.slow
 def test_canary_secrets_appear_nowhere(
-    redis_runtime: Callable[..., Runtime], start_worker: Callable[..., WorkerProcess]
+    redis_runtime: Callable[..., Runtime], worker_processes: Callable[..., WorkerProcess]
 ) -> None:
     canaries = {name: f"canary-{name}-{secrets.token_hex(8)}" for name in ("token", "key", "redis", "signature")}
     with unavailable_asset_server() as asset_port:
@@ -68,7 +68,7 @@ def test_canary_secrets_appear_nowhere(
             signing_key=canaries["key"],
             asset_allowed_hosts=frozenset({"127.0.0.1"}),
         )
-        worker = start_worker(
+        worker = worker_processes(
             runtime,
             args=("--verbose",),
             PREVIEW_LOG_FORMAT="json",
