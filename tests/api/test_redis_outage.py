@@ -2,73 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 from pathlib import Path
 from typing import Iterator
 
 import httpx
 import pytest
-import redis
 from api_support import MOUNT, LiveServer, OpenApiChecker, checker  # noqa: F401 - fixtures
-from conftest import IN_CI, chapter_request, make_settings, wait_until
+from conftest import chapter_request, make_settings, wait_until
+from redis_server import RedisServer
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
 import preview_actors
 from preview_api import create_app
-
-
-class RedisServer:
-    """A throw-away ``redis-server`` on a fixed port, without persistence, that can be stopped and started again."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = _free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        executable = shutil.which("redis-server")
-        if executable is None:
-            message = "redis-server is not installed"
-            if IN_CI:
-                pytest.fail(message)
-            pytest.skip(message)
-        self.process = subprocess.Popen(
-            [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.directory), "--logfile", str(self.directory / "redis.log")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_connect_timeout=1)
-        try:
-            wait_until(lambda: self._answers(client), timeout_s=15, what=f"redis-server on port {self.port}")
-        finally:
-            client.close()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=15)
-
-    def _answers(self, client: redis.Redis) -> bool:
-        if self.process is not None and self.process.poll() is not None:
-            raise AssertionError(f"redis-server exited: {(self.directory / 'redis.log').read_text()}")
-        try:
-            return bool(client.ping())
-        except redis.ConnectionError:
-            return False
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

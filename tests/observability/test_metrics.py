@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import uuid
 from pathlib import Path
 from typing import Callable
 
+import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from conftest import chapter_request, running_worker, wait_for_state, wait_until
+from conftest import REPO, chapter_request, running_worker, wait_for_state, wait_until
 from preview_actors import ConfigError, JobState, Settings, submit_preview
 from preview_actors.runtime import Runtime
-from workers import WorkerProcess
+from workers import WorkerProcess, worker_env
 
 from .logtrace import parse_lines
-from .support import free_port, scrape_until, value
+from .support import free_port, scrape, scrape_until, value
 
 STAGES = ("render", "hash", "finalize")
 ROLES = ("video", "poster", "plan", "report", "log")
@@ -204,3 +208,61 @@ def test_invalid_metrics_settings_name_the_variable(environ: dict[str, str], mes
 def test_metrics_settings_defaults_and_zero() -> None:
     assert (Settings.from_env({}).metrics_port, Settings.from_env({}).metrics_host) == (9191, "127.0.0.1")
     assert Settings.from_env({"PREVIEW_METRICS_PORT": "0", "PREVIEW_METRICS_HOST": "0.0.0.0"}).metrics_port == 0
+
+
+@pytest.mark.slow
+def test_api_and_worker_scrapes_agree_with_what_happened(
+    redis_runtime: Callable[..., Runtime], worker_processes: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    # Given `preview-worker serve` (the API with /metrics) and a worker serving its own /metrics
+    runtime = redis_runtime()
+    api_port, worker_port = free_port(), free_port()
+    worker_processes(runtime, PREVIEW_METRICS_PORT=str(worker_port))
+    with open(tmp_path / "api.log", "wb") as api_log:
+        api = subprocess.Popen(
+            [sys.executable, "-m", "preview_worker", "serve", "--host", "127.0.0.1", "--port", str(api_port)],
+            env=worker_env(runtime), cwd=REPO, stdout=api_log, stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{api_port}"
+    try:
+        wait_until(lambda: _answers(f"{base}/metrics"), timeout_s=60, what="the API to serve /metrics")
+
+        # When four jobs are accepted (one of them submitted twice) and three submissions are refused
+        with httpx.Client(base_url=f"{base}/api/preview", timeout=30) as client:
+            bodies = [chapter_request(steps=n + 1, jobId=str(uuid.uuid4())) for n in range(4)]
+            assert [client.post("/", json=body).status_code for body in bodies] == [202] * 4
+            assert client.post("/", json=bodies[0]).status_code == 200  # the same job again: not counted twice
+            assert client.post("/", json={"projectId": "p"}).status_code == 422
+            assert client.post("/", json=chapter_request(steps=0)).status_code == 422
+            assert client.post("/", content=b"steps", headers={"content-type": "text/plain"}).status_code == 415
+            for body in bodies:
+                wait_until(
+                    lambda: client.get(f"/{body['jobId']}/status").json()["state"] == "succeeded",
+                    timeout_s=60,
+                    what=f"job {body['jobId']} to succeed",
+                )
+
+        # Then the API's scrape counts the submissions and refusals, the worker's the outcomes
+        api_samples = scrape(f"{base}/metrics")
+        assert value(api_samples, "preview_jobs_submitted_total") == 4
+        assert value(api_samples, "preview_jobs_rejected_total", reason="invalid") == 2
+        assert value(api_samples, "preview_jobs_rejected_total", reason="not_json") == 1
+        assert value(api_samples, "preview_jobs_completed_total", outcome="succeeded") == 0  # the API renders nothing
+        worker_samples = scrape_until(
+            f"http://127.0.0.1:{worker_port}/metrics",
+            lambda found: value(found, "preview_stage_duration_seconds_count", stage="finalize") == 4,
+            what="four finalize stages in the worker's scrape",
+        )
+        assert value(worker_samples, "preview_jobs_completed_total", outcome="succeeded") == 4
+        assert value(worker_samples, "preview_job_duration_seconds_count") == 4
+        assert value(worker_samples, "preview_jobs_submitted_total") == 0  # submitted through the API only
+    finally:
+        api.terminate()
+        api.wait(timeout=30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
