@@ -26,7 +26,7 @@ from .store import JobRecord, JobState, JobStore, open_store
 setup()
 
 from .actors import finalize, hash_artifacts, render  # noqa: E402  (declared on the broker just set up)
-from .submit import Submission, submit_preview  # noqa: E402
+from .submit import Submission, submit_preview, submit_preview_async  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -36,6 +36,7 @@ __all__ = [
     "hash_artifacts",
     "finalize",
     "submit_preview",
+    "submit_preview_async",
     "Submission",
     # Configuration
     "Settings",

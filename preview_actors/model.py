@@ -210,12 +210,13 @@ def parse_preview_request(
     return preview
 
 
+#: One encoder for every canonical document (``json.dumps`` with options builds one per call).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def canonical_json(data: object) -> bytes:
     """The canonical JSON of ``data``: sorted keys, compact, UTF-8 (not ASCII-escaped)."""
-    text = json.dumps(
-        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-    return text.encode("utf-8")
+    return _CANONICAL.encode(data).encode("utf-8")
 
 
 def content_sha256(request: JobRequest) -> str:
@@ -229,9 +230,13 @@ def content_sha256(request: JobRequest) -> str:
     same job. A preset name and the equal explicit ``{width, height, fps}`` are
     *different* content (the preset name is kept as sent).
     """
-    data = request.to_json()
-    del data["jobId"], data["requestId"]
-    return hashlib.sha256(canonical_json(data)).hexdigest()
+    return content_sha256_of_json(request.to_json())
+
+
+def content_sha256_of_json(data: dict[str, Any]) -> str:
+    """:func:`content_sha256` of a request already in its :meth:`JobRequest.to_json` form."""
+    content = {name: value for name, value in data.items() if name not in ("jobId", "requestId")}
+    return hashlib.sha256(canonical_json(content)).hexdigest()
 
 
 # --- asset URIs ----------------------------------------------------------------
@@ -450,6 +455,8 @@ class _Checker:
             )
         if preview.audio is not None:
             self.audio(_join(path, "audio"), preview.audio, asset_types, total_ms)
+        if all(checked is sent for checked, sent in zip(steps, preview.steps)):
+            return preview
         return attrs.evolve(preview, steps=steps)
 
     def output(self, path: str, output: OutputSettings) -> None:
@@ -515,7 +522,7 @@ class _Checker:
                 background = "#" + "".join(2 * digit for digit in background[1:])
         else:
             self.error(_join(path, "background"), "must be a colour like '#102030' or '#123'")
-        return attrs.evolve(step, background=background)
+        return step if background == step.background else attrs.evolve(step, background=background)
 
     def audio(
         self, path: str, audio: AudioTrack, asset_types: dict[str, str], total_ms: int
@@ -605,6 +612,8 @@ def _structure_float(value: object, _: type) -> float:
 def _structure_str(value: object, _: type) -> str:
     if type(value) is not str:
         raise _expected(value, "a string")
+    if value.isascii():
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate such as "\ud800"

@@ -29,7 +29,7 @@ def stage_of(actor_name: str) -> str | None:
     return STAGES.get(actor_name)
 
 
-@attrs.define
+@attrs.define(eq=False)  # one per setup(): compared and hashed by identity
 class Runtime:
     settings: Settings
     broker: dramatiq.Broker

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
+import weakref
 from typing import Any, Mapping
 
+import anyio.to_thread
 import attrs
 import dramatiq
 
 from .brokers import connection_errors
 from .errors import BrokerUnavailableError, JobConflictError
-from .model import JobRequest, content_sha256, parse_job_request
+from .model import JobRequest, content_sha256_of_json, parse_job_request
 from .runtime import Runtime, current
+from .settings import Settings
 from .store import JobRecord
 
 logger = logging.getLogger(__name__)
@@ -23,6 +27,8 @@ class Submission:
     record: JobRecord
     #: False when the jobId existed already with the same request (an idempotent repeat).
     created: bool
+    #: Unfinished jobs right after this one was recorded, when the store told us for free.
+    unfinished: int | None = None
 
 
 def submit_preview(
@@ -40,23 +46,14 @@ def submit_preview(
     """
     runtime = runtime or current()
     settings = runtime.settings
-    if not isinstance(request, JobRequest):
-        request = parse_job_request(request, limits=settings.limits, allowed_hosts=settings.asset_allowed_hosts)
-    request = attrs.evolve(
-        request,
-        job_id=request.job_id or str(uuid.uuid4()),
-        request_id=request.request_id or request_id or uuid.uuid4().hex,
-    )
-    job_id = request.job_id
-    if job_id is None or request.request_id is None:  # pragma: no cover - filled in just above
-        raise RuntimeError("job and request ids must be set")
-    record = JobRecord(
-        job_id=job_id,
-        project_id=request.project_id,
-        request_id=request.request_id,
-        content_sha256=content_sha256(request),
-        request=request.to_json(),
-    )
+    one_trip = _one_trip_submitter(runtime)
+    record = new_record(request, request_id=request_id, settings=settings, enqueued=one_trip is not None)
+    job_id = record.job_id
+    if one_trip is not None:
+        stored, created, unfinished = one_trip.submit(record, max_unfinished=settings.queue_max)
+        if created:
+            _log_queued(stored)
+        return Submission(stored, created=created, unfinished=unfinished)
     stored, created = runtime.store.create(record, max_unfinished=settings.queue_max)
     if not created:
         if stored.content_sha256 != record.content_sha256:
@@ -74,8 +71,74 @@ def submit_preview(
                 pass  # the store is down too; a resubmission of this jobId enqueues it
         raise
     updated = runtime.store.update(job_id, enqueued=True)
-    logger.info("Job %s queued.", job_id, extra={"jobId": job_id, "requestId": stored.request_id})
+    _log_queued(stored)
     return Submission(updated or stored, created=created)
+
+
+async def submit_preview_async(
+    request: JobRequest | Mapping[str, Any],
+    *,
+    request_id: str | None = None,
+    runtime: Runtime | None = None,
+) -> Submission:
+    """:func:`submit_preview` for async code: it never blocks the event loop.
+
+    With the Redis broker and job store on one Redis database, the job is
+    recorded and enqueued in one round trip on an asyncio client; otherwise
+    :func:`submit_preview` runs in a worker thread. Validation runs on the
+    loop: hand over a :class:`JobRequest` validated elsewhere for big bodies.
+    """
+    runtime = runtime or current()
+    one_trip = _one_trip_submitter(runtime)
+    if one_trip is None:
+        return await anyio.to_thread.run_sync(functools.partial(submit_preview, request, request_id=request_id, runtime=runtime))
+    record = new_record(request, request_id=request_id, settings=runtime.settings, enqueued=True)
+    stored, created, unfinished = await one_trip.submit_async(record, max_unfinished=runtime.settings.queue_max)
+    if created:
+        _log_queued(stored)
+    return Submission(stored, created=created, unfinished=unfinished)
+
+
+def new_record(
+    request: JobRequest | Mapping[str, Any], *, request_id: str | None, settings: Settings, enqueued: bool = False
+) -> JobRecord:
+    """Validate ``request`` and make its ``queued`` record, filling in the job and request ids."""
+    if not isinstance(request, JobRequest):
+        request = parse_job_request(request, limits=settings.limits, allowed_hosts=settings.asset_allowed_hosts)
+    data = request.to_json()
+    content = content_sha256_of_json(data)
+    data["jobId"] = job_id = request.job_id or str(uuid.uuid4())
+    data["requestId"] = request.request_id or request_id or uuid.uuid4().hex
+    return JobRecord(
+        job_id=job_id,
+        project_id=request.project_id,
+        request_id=data["requestId"],
+        content_sha256=content,
+        request=data,
+        enqueued=enqueued,
+    )
+
+
+def _log_queued(record: JobRecord) -> None:
+    logger.info("Job %s queued.", record.job_id, extra={"jobId": record.job_id, "requestId": record.request_id})
+
+
+_one_trip_submitters: "weakref.WeakKeyDictionary[Runtime, object]" = weakref.WeakKeyDictionary()
+
+
+def _one_trip_submitter(runtime: Runtime) -> Any:
+    """The runtime's :class:`~preview_actors.submit_redis.OneTripSubmitter`, or None (not one Redis for both)."""
+    try:
+        return _one_trip_submitters[runtime]
+    except KeyError:
+        pass
+    submitter = None
+    if type(runtime.broker).__module__ == "preview_actors.brokers.redis":  # redis is imported already
+        from .submit_redis import OneTripSubmitter
+
+        submitter = OneTripSubmitter.for_runtime(runtime)
+    _one_trip_submitters[runtime] = submitter
+    return submitter
 
 
 def pipeline_for(record: JobRecord, broker: dramatiq.Broker) -> dramatiq.pipeline:

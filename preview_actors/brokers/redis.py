@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from typing import Any, Iterable
 
 import redis
@@ -92,6 +93,21 @@ class RedisBroker(DramatiqRedisBroker):
                 if attempts == 1:
                     logger.warning("Redis is unreachable (%s); holding delayed message %s until it is back.", error, message.message_id)
                 time.sleep(backoff_ms / 1000)
+
+    def queue_keys(self, queue_name: str) -> tuple[str, str]:
+        """The list of ``queue_name``'s message ids and the hash of their data, as dramatiq lays them out."""
+        list_key = f"{self.namespace}:{queue_name}"
+        return list_key, f"{list_key}.msgs"
+
+    def stamp(self, message: Message) -> Message:
+        """What ``enqueue`` does before it writes: a Redis id of its own, and the ``before_enqueue`` hooks.
+
+        For code that writes the message itself (``submit_preview_async``);
+        it calls ``emit_after("enqueue", …)`` once the message is in Redis.
+        """
+        message = message.copy(options={"redis_message_id": str(uuid.uuid4())})
+        self.emit_before("enqueue", message, None)
+        return message
 
     def _should_do_maintenance(self, command: str) -> int:
         """Besides dramatiq's random roll, run maintenance when this thread's queue is due.

@@ -94,9 +94,13 @@ class JobRecord:
 _FIELD_NAMES = frozenset(field.name for field in attrs.fields(JobRecord))
 
 
+#: The encoder of JSON fields (``json.dumps`` with options builds one per call).
+_FIELD_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def encode_field(name: str, value: Any) -> str:
     if name in JSON_FIELDS:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+        return _FIELD_JSON.encode(value)
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, JobState):

@@ -8,11 +8,13 @@ checked and applied in one step.
 from __future__ import annotations
 
 import functools
+import json
 import time
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import redis
+import redis.asyncio.retry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
@@ -23,7 +25,8 @@ T = TypeVar("T")
 
 _SCRIPTS = Path(__file__).parent
 
-def _translate_errors(method: Callable[..., T]) -> Callable[..., T]:
+def translate_errors(method: Callable[..., T]) -> Callable[..., T]:
+    """Raise ``BrokerUnavailableError`` where redis-py says the server is away."""
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> T:
         try:
@@ -39,74 +42,118 @@ SOCKET_TIMEOUT_S = 2.0
 RETRIES = 2
 
 
+def client_options(*, for_asyncio: bool = False) -> dict[str, Any]:
+    """How the job store talks to Redis: decoded answers, bounded waits, a couple of quick retries."""
+    retry_class = redis.asyncio.retry.Retry if for_asyncio else Retry
+    return {
+        "decode_responses": True,
+        "socket_timeout": SOCKET_TIMEOUT_S,
+        "socket_connect_timeout": SOCKET_TIMEOUT_S,
+        "health_check_interval": 30,
+        "retry": retry_class(ExponentialBackoff(cap=0.5, base=0.05), RETRIES),
+    }
+
+
 class RedisJobStore(JobStore):
     #: Prefix of every key this store writes.
     namespace = "preview"
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
-        self._create = client.register_script((_SCRIPTS / "create.lua").read_text())
-        self._update = client.register_script((_SCRIPTS / "update.lua").read_text())
+        self._create = client.register_script(self.script_source("create"))
+        self._update = client.register_script(self.script_source("update"))
         self._unfinished_key = f"{self.namespace}:unfinished"
 
     @classmethod
     def from_url(cls, url: str) -> "RedisJobStore":
-        client = redis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=SOCKET_TIMEOUT_S,
-            socket_connect_timeout=SOCKET_TIMEOUT_S,
-            health_check_interval=30,
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), RETRIES),
-        )
+        client = redis.Redis.from_url(url, **client_options())
         return cls(client)
 
-    def _key(self, job_id: str) -> str:
+    @staticmethod
+    def script_source(name: str) -> str:
+        """The Lua script ``name``.lua kept beside this module."""
+        return (_SCRIPTS / f"{name}.lua").read_text()
+
+    def job_key(self, job_id: str) -> str:
+        """The hash holding ``job_id``'s fields."""
         return f"{self.namespace}:job:{job_id}"
 
-    @_translate_errors
+    @property
+    def unfinished_key(self) -> str:
+        """The set of unfinished job ids (the queue limit counts it)."""
+        return self._unfinished_key
+
+    @translate_errors
     def create(self, record: JobRecord, *, max_unfinished: int | None = None) -> tuple[JobRecord, bool]:
-        args: list[str] = [record.job_id, str(-1 if max_unfinished is None else max_unfinished)]
-        for name, value in record.to_fields().items():
-            args += [name, value]
-        answer = self._create(keys=[self._key(record.job_id), self._unfinished_key], args=args)
+        keys, args = self.create_call(record, max_unfinished)
+        stored, created, _ = self.create_outcome(self._create(keys=keys, args=args), record, max_unfinished)
+        return stored, created
+
+    def create_call(
+        self, record: JobRecord, max_unfinished: int | None, enqueue: tuple[str, str, str, bytes] | None = None
+    ) -> tuple[list[str], list[Any]]:
+        """Keys and arguments of ``create.lua`` for ``record``.
+
+        With ``enqueue`` — (the queue's id list key, its message hash key, the
+        message's redis id, the encoded message) — the script also enqueues it.
+        """
+        keys = [self.job_key(record.job_id), self._unfinished_key]
+        args: list[Any] = [
+            record.job_id,
+            str(-1 if max_unfinished is None else max_unfinished),
+            record.content_sha256,
+            json.dumps(record.to_fields(), ensure_ascii=False),
+        ]
+        if enqueue is not None:
+            queue_ids, queue_data, message_id, data = enqueue
+            keys += [queue_ids, queue_data]
+            args += [message_id, data]
+        return keys, args
+
+    @staticmethod
+    def create_outcome(
+        answer: list[Any], record: JobRecord, max_unfinished: int | None
+    ) -> tuple[JobRecord, bool, int | None]:
+        """(stored record, created, unfinished jobs when known) from ``create.lua``'s answer."""
         status = int(answer[0])
-        if status == 1:
-            return record, True
         if status == -1:
             raise QueueFullError(int(answer[1]), int(max_unfinished or 0))
-        return JobRecord.from_fields(_to_dict(answer[1:])), False
+        if status == 1:
+            return record, True, int(answer[1])
+        if status == 2:  # existed, never enqueued; enqueued now
+            return JobRecord.from_fields(_to_dict(answer[2:])), False, int(answer[1])
+        return JobRecord.from_fields(_to_dict(answer[1:])), False, None
 
-    @_translate_errors
+    @translate_errors
     def get(self, job_id: str) -> JobRecord | None:
-        fields = self.client.hgetall(self._key(job_id))
+        fields = self.client.hgetall(self.job_key(job_id))
         return JobRecord.from_fields(fields) if fields else None
 
-    @_translate_errors
+    @translate_errors
     def update(self, job_id: str, *, allow_finished: bool = False, **changes: Any) -> JobRecord | None:
         changes["updated_at"] = time.time()
         args: list[str] = [job_id, "1" if allow_finished else "0"]
         for name, value in changes.items():
             args += [name, encode_field(name, value)]
-        answer = self._update(keys=[self._key(job_id), self._unfinished_key], args=args)
+        answer = self._update(keys=[self.job_key(job_id), self._unfinished_key], args=args)
         return JobRecord.from_fields(_to_dict(answer)) if answer else None
 
-    @_translate_errors
+    @translate_errors
     def begin_attempt(self, job_id: str) -> int:
-        return int(self.client.hincrby(self._key(job_id), "attempts", 1))
+        return int(self.client.hincrby(self.job_key(job_id), "attempts", 1))
 
-    @_translate_errors
+    @translate_errors
     def count_unfinished(self) -> int:
         return int(self.client.scard(self._unfinished_key))
 
-    @_translate_errors
+    @translate_errors
     def delete(self, job_id: str) -> None:
         pipe = self.client.pipeline()
-        pipe.delete(self._key(job_id))
+        pipe.delete(self.job_key(job_id))
         pipe.srem(self._unfinished_key, job_id)
         pipe.execute()
 
-    @_translate_errors
+    @translate_errors
     def ping(self) -> None:
         self.client.ping()
 
