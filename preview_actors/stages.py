@@ -42,14 +42,9 @@ OUTPUT_ROLES = {"video.mp4": "video", "poster.jpg": "poster", "plan.json": "plan
 SPEC_VERSION = 1
 
 
-def _load(runtime: Runtime, job_id: str) -> JobRecord | None:
-    """The job, or None when it is finished (a redelivery) and the stage should do nothing."""
-    return _unfinished(job_id, runtime.store.get(job_id))
-
-
 def _enter(runtime: Runtime, job_id: str, state: JobState, progress: float) -> JobRecord | None:
-    """Like :func:`_load`, moving the job to ``state`` in the same store round trip
-    (the store leaves a finished job alone and returns it as it is)."""
+    """The job moved to ``state``, or None when it is finished (a redelivery) and the stage
+    should do nothing — one store round trip (the store leaves a finished job alone)."""
     return _unfinished(job_id, runtime.store.update(job_id, state=state, progress=progress))
 
 
@@ -63,10 +58,12 @@ def _unfinished(job_id: str, record: JobRecord | None) -> JobRecord | None:
 
 
 def render(runtime: Runtime, job_id: str) -> dict[str, Any]:
-    record = _load(runtime, job_id)
-    if record is None:
-        return {"skipped": True}
     with runtime.render_slots.hold():  # raises RenderSlotBusy: the message waits without a retry
+        # One store round trip: count the attempt and enter `rendering`, unless the job is finished.
+        started = runtime.store.begin_attempt(job_id, state=JobState.RENDERING, progress=PROGRESS_RENDER_START)
+        record = _unfinished(job_id, started)
+        if record is None:
+            return {"skipped": True}
         return _render_attempt(runtime, record)
 
 
@@ -83,8 +80,7 @@ def _removed_on_failure(work_dir: Path) -> Iterator[None]:
 def _render_attempt(runtime: Runtime, record: JobRecord) -> dict[str, Any]:
     settings = runtime.settings
     job_id = record.job_id
-    attempt = runtime.store.begin_attempt(job_id)
-    runtime.store.update(job_id, state=JobState.RENDERING, progress=PROGRESS_RENDER_START)
+    attempt = record.attempts
     files = JobFiles(settings.data_dir, job_id)
     request = JobRequest.from_json(record.request)
     work_dir = files.attempt(attempt)

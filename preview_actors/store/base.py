@@ -150,8 +150,13 @@ class JobStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def begin_attempt(self, job_id: str) -> int:
-        """Atomically count a new render attempt; return its number (1, 2, …)."""
+    def begin_attempt(self, job_id: str, **changes: Any) -> JobRecord | None:
+        """Atomically count a new render attempt and apply ``changes`` — unless the job is finished.
+
+        Returns the record after (its ``attempts`` is this attempt's number),
+        a finished job's record untouched, or None for an unknown job: what the
+        render stage needs at its start, in one round trip.
+        """
 
     @abc.abstractmethod
     def count_unfinished(self) -> int: ...

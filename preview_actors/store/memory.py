@@ -42,12 +42,14 @@ class MemoryJobStore(JobStore):
             self._jobs[job_id] = record
             return record
 
-    def begin_attempt(self, job_id: str) -> int:
+    def begin_attempt(self, job_id: str, **changes: Any) -> JobRecord | None:
         with self._lock:
-            record = self._jobs[job_id]
-            record = attrs.evolve(record, attempts=record.attempts + 1, updated_at=time.time())
+            record = self._jobs.get(job_id)
+            if record is None or record.finished:
+                return record
+            record = attrs.evolve(record, attempts=record.attempts + 1, updated_at=time.time(), **changes)
             self._jobs[job_id] = record
-            return record.attempts
+            return record
 
     def count_unfinished(self) -> int:
         with self._lock:

@@ -131,16 +131,21 @@ class RedisJobStore(JobStore):
 
     @translate_errors
     def update(self, job_id: str, *, allow_finished: bool = False, **changes: Any) -> JobRecord | None:
+        return self._apply(job_id, allow_finished, changes)
+
+    @translate_errors
+    def begin_attempt(self, job_id: str, **changes: Any) -> JobRecord | None:
+        return self._apply(job_id, False, changes, count_attempt=True)
+
+    def _apply(
+        self, job_id: str, allow_finished: bool, changes: dict[str, Any], *, count_attempt: bool = False
+    ) -> JobRecord | None:
         changes["updated_at"] = time.time()
-        args: list[str] = [job_id, "1" if allow_finished else "0"]
+        args: list[str] = [job_id, "1" if allow_finished else "0", "1" if count_attempt else "0"]
         for name, value in changes.items():
             args += [name, encode_field(name, value)]
         answer = self._update(keys=[self.job_key(job_id), self._unfinished_key], args=args)
         return JobRecord.from_fields(_to_dict(answer)) if answer else None
-
-    @translate_errors
-    def begin_attempt(self, job_id: str) -> int:
-        return int(self.client.hincrby(self.job_key(job_id), "attempts", 1))
 
     @translate_errors
     def count_unfinished(self) -> int:

@@ -92,8 +92,18 @@ class SQLiteJobStore(JobStore):
                 raise BrokerUnavailableError(f"job store {self.path} failed: {error}") from None
 
     def update(self, job_id: str, *, allow_finished: bool = False, **changes: Any) -> JobRecord | None:
+        return self._apply(job_id, allow_finished, changes)
+
+    def begin_attempt(self, job_id: str, **changes: Any) -> JobRecord | None:
+        return self._apply(job_id, False, changes, count_attempt=True)
+
+    def _apply(
+        self, job_id: str, allow_finished: bool, changes: dict[str, Any], *, count_attempt: bool = False
+    ) -> JobRecord | None:
         changes["updated_at"] = time.time()
         assignments = ", ".join(f"{name} = ?" for name in changes)
+        if count_attempt:
+            assignments += ", attempts = CAST(attempts AS INTEGER) + 1"
         values = [encode_field(name, value) for name, value in changes.items()]
 
         def work(connection: sqlite3.Connection) -> JobRecord | None:
@@ -105,16 +115,6 @@ class SQLiteJobStore(JobStore):
                     [*values, job_id, *_TERMINAL],
                 )
             return _select(connection, job_id)
-
-        return self._transaction(work)
-
-    def begin_attempt(self, job_id: str) -> int:
-        def work(connection: sqlite3.Connection) -> int:
-            connection.execute(
-                "UPDATE preview_jobs SET attempts = CAST(attempts AS INTEGER) + 1 WHERE job_id = ?", [job_id]
-            )
-            row = connection.execute("SELECT attempts FROM preview_jobs WHERE job_id = ?", [job_id]).fetchone()
-            return int(row[0]) if row else 0
 
         return self._transaction(work)
 

@@ -120,7 +120,17 @@ def test_attempts_are_counted_atomically(store: JobStore) -> None:
     for thread in threads:
         thread.join()
     assert store.get("job-1").attempts == 10
-    assert store.begin_attempt("job-1") == 11
+    started = store.begin_attempt("job-1", state=JobState.RENDERING, progress=0.05)
+    assert (started.attempts, started.state, started.progress) == (11, JobState.RENDERING, 0.05)
+    assert store.get("job-1") == started
+
+
+def test_a_finished_job_starts_no_attempt(store: JobStore) -> None:
+    store.create(record())
+    store.update("job-1", state=JobState.CANCELLED)
+    assert store.begin_attempt("job-1", state=JobState.RENDERING).state is JobState.CANCELLED
+    assert store.get("job-1").attempts == 0
+    assert store.begin_attempt("no-such-job") is None
 
 
 def test_delete(store: JobStore) -> None:
