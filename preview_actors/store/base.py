@@ -140,7 +140,6 @@ class JobStore(abc.ABC):
     @abc.abstractmethod
     def get(self, job_id: str) -> JobRecord | None: ...
 
-    @abc.abstractmethod
     def update(self, job_id: str, *, allow_finished: bool = False, **changes: Any) -> JobRecord | None:
         """Apply ``changes`` (JobRecord field names) and bump ``updated_at``.
 
@@ -148,8 +147,8 @@ class JobStore(abc.ABC):
         a late redelivery must never move a job out of a terminal state.
         Returns the record after the update, or None when the job is unknown.
         """
+        return self.apply_changes(job_id, {**changes, "updated_at": time.time()}, allow_finished=allow_finished)
 
-    @abc.abstractmethod
     def begin_attempt(self, job_id: str, **changes: Any) -> JobRecord | None:
         """Atomically count a new render attempt and apply ``changes`` — unless the job is finished.
 
@@ -157,6 +156,13 @@ class JobStore(abc.ABC):
         a finished job's record untouched, or None for an unknown job: what the
         render stage needs at its start, in one round trip.
         """
+        return self.apply_changes(job_id, {**changes, "updated_at": time.time()}, count_attempt=True)
+
+    @abc.abstractmethod
+    def apply_changes(
+        self, job_id: str, changes: dict[str, Any], *, allow_finished: bool = False, count_attempt: bool = False
+    ) -> JobRecord | None:
+        """:meth:`update` and :meth:`begin_attempt` in one atomic step (``changes`` has ``updated_at``)."""
 
     @abc.abstractmethod
     def count_unfinished(self) -> int: ...

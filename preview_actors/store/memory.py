@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import attrs
@@ -33,21 +32,16 @@ class MemoryJobStore(JobStore):
         with self._lock:
             return self._jobs.get(job_id)
 
-    def update(self, job_id: str, *, allow_finished: bool = False, **changes: Any) -> JobRecord | None:
+    def apply_changes(
+        self, job_id: str, changes: dict[str, Any], *, allow_finished: bool = False, count_attempt: bool = False
+    ) -> JobRecord | None:
         with self._lock:
             record = self._jobs.get(job_id)
             if record is None or (record.finished and not allow_finished):
                 return record
-            record = attrs.evolve(record, updated_at=time.time(), **changes)
-            self._jobs[job_id] = record
-            return record
-
-    def begin_attempt(self, job_id: str, **changes: Any) -> JobRecord | None:
-        with self._lock:
-            record = self._jobs.get(job_id)
-            if record is None or record.finished:
-                return record
-            record = attrs.evolve(record, attempts=record.attempts + 1, updated_at=time.time(), **changes)
+            if count_attempt:
+                changes = {**changes, "attempts": record.attempts + 1}
+            record = attrs.evolve(record, **changes)
             self._jobs[job_id] = record
             return record
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import time
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -130,17 +129,9 @@ class RedisJobStore(JobStore):
         return JobRecord.from_fields(fields) if fields else None
 
     @translate_errors
-    def update(self, job_id: str, *, allow_finished: bool = False, **changes: Any) -> JobRecord | None:
-        return self._apply(job_id, allow_finished, changes)
-
-    @translate_errors
-    def begin_attempt(self, job_id: str, **changes: Any) -> JobRecord | None:
-        return self._apply(job_id, False, changes, count_attempt=True)
-
-    def _apply(
-        self, job_id: str, allow_finished: bool, changes: dict[str, Any], *, count_attempt: bool = False
+    def apply_changes(
+        self, job_id: str, changes: dict[str, Any], *, allow_finished: bool = False, count_attempt: bool = False
     ) -> JobRecord | None:
-        changes["updated_at"] = time.time()
         args: list[str] = [job_id, "1" if allow_finished else "0", "1" if count_attempt else "0"]
         for name, value in changes.items():
             args += [name, encode_field(name, value)]

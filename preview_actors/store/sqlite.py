@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -91,16 +90,9 @@ class SQLiteJobStore(JobStore):
             except sqlite3.Error as error:
                 raise BrokerUnavailableError(f"job store {self.path} failed: {error}") from None
 
-    def update(self, job_id: str, *, allow_finished: bool = False, **changes: Any) -> JobRecord | None:
-        return self._apply(job_id, allow_finished, changes)
-
-    def begin_attempt(self, job_id: str, **changes: Any) -> JobRecord | None:
-        return self._apply(job_id, False, changes, count_attempt=True)
-
-    def _apply(
-        self, job_id: str, allow_finished: bool, changes: dict[str, Any], *, count_attempt: bool = False
+    def apply_changes(
+        self, job_id: str, changes: dict[str, Any], *, allow_finished: bool = False, count_attempt: bool = False
     ) -> JobRecord | None:
-        changes["updated_at"] = time.time()
         assignments = ", ".join(f"{name} = ?" for name in changes)
         if count_attempt:
             assignments += ", attempts = CAST(attempts AS INTEGER) + 1"
