@@ -4,7 +4,9 @@ Each broker keeps dead-lettered messages its own way (Redis: a sorted set and
 a hash per queue; RabbitMQ: a ``<queue>.XQ`` queue; SQLite: rows in state
 'rejected'; stub: a list). :func:`dead_letters` reads them all into one shape;
 :func:`replay` puts a job's dead message back on its queue with its retries
-reset and its status back to ``queued``. Replaying a job that is not in the
+reset, its status back to ``queued`` and a fresh render attempt budget
+(``attempt_base``: a job dead-lettered for starting too many attempts may
+start as many again). Replaying a job that is not in the
 dead-letter queue does nothing, so replay is idempotent.
 """
 
@@ -104,12 +106,19 @@ class _Replay:
         return message.copy(options={k: v for k, v in message.options.items() if k not in _RESET_OPTIONS})
 
     def mark(self, message: dramatiq.Message) -> JobRecord | None:
-        """Set the job back to queued (before its message is visible); return the record as it was."""
+        """Set the job back to queued with a fresh attempt budget (before its message is visible);
+        return the record as it was.
+
+        Attempts keep their numbers (each has its own folder and log); the
+        budget counts those started from here.
+        """
         job_id = str(message.args[0])
         before = self.runtime.store.get(job_id)
+        fresh_budget = {} if before is None else {"attempt_base": before.attempts}
         self.runtime.store.update(
-            job_id, allow_finished=True, state=JobState.QUEUED, dead_lettered=False, error=None, progress=0.0
-        )
+            job_id, allow_finished=True, state=JobState.QUEUED, dead_lettered=False, error=None, progress=0.0,
+            **fresh_budget,
+        )  # fmt: skip
         self.replayed.append(job_id)
         logger.info("Replaying the dead %s message of job %s.", stage_of(message.actor_name), job_id)
         return before
@@ -120,7 +129,7 @@ class _Replay:
             return
         self.runtime.store.update(
             before.job_id, allow_finished=True, state=before.state, dead_lettered=before.dead_lettered,
-            error=before.error, progress=before.progress,
+            error=before.error, progress=before.progress, attempt_base=before.attempt_base,
         )
         self.replayed.remove(before.job_id)
 

@@ -4,6 +4,15 @@ Every stage is idempotent: a redelivered message finds a finished job and
 does nothing, a render attempt writes only into its own folder, artifacts are
 stored by content hash (the same bytes make one file), and container.json is
 rewritten identically.
+
+The render stage runs once at a time per job (the job's execution lease, see
+:mod:`.execution`), starts at most ``PREVIEW_MAX_RETRIES + 1`` attempts
+(counted in the job store as they start, so attempts whose worker died count
+too; a graceful hand-back on shutdown does not), and moves the job to
+``hashing`` when its render is done, so a late copy of its message renders
+nothing. Status writes wait for a job store that is briefly away
+(:func:`~.store.patience.patiently`) instead of failing the render; progress
+writes are skipped meanwhile.
 """
 
 from __future__ import annotations
@@ -16,16 +25,21 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import logs, metrics
+from dramatiq.middleware import Shutdown
+
+from . import execution, logs, metrics
 from .assets import resolve_assets
+from .concurrency import RenderSlotBusy
 from .container import build_container, write_container
-from .errors import JobCancelled, PermanentJobError
+from .errors import BrokerUnavailableError, JobCancelled, PermanentJobError
+from .execution import ExecutionLease, JobRenderingElsewhere
 from .jobfiles import JobFiles
 from .model import JobRequest
 from .renderer import RenderStopped, run_renderer
 from .runtime import Runtime
 from .storage import StoredArtifact, content_type_of, sha256_of_file
-from .store import JobRecord, JobState
+from .store import RENDERED_STATES, AttemptsExhausted, JobRecord, JobState
+from .store.patience import patiently
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +49,10 @@ PROGRESS_HASH_START = 0.90
 PROGRESS_FINALIZE_START = 0.95
 #: Least interval between progress writes to the store, seconds.
 PROGRESS_WRITE_INTERVAL_S = 0.25
+#: Least interval between progress writes while the store is unreachable, seconds.
+PROGRESS_OUTAGE_INTERVAL_S = 2.0
+#: How long handing an attempt back waits for an unreachable store (the worker may be stopping), seconds.
+HAND_BACK_PATIENCE_S = 5.0
 
 #: Renderer output file → artifact role; the video is absent on a dry run.
 OUTPUT_ROLES = {"video.mp4": "video", "poster.jpg": "poster", "plan.json": "plan", "report.json": "report"}
@@ -45,7 +63,10 @@ SPEC_VERSION = 1
 def _enter(runtime: Runtime, job_id: str, state: JobState, progress: float) -> JobRecord | None:
     """The job moved to ``state``, or None when it is finished (a redelivery) and the stage
     should do nothing — one store round trip (the store leaves a finished job alone)."""
-    return _unfinished(job_id, runtime.store.update(job_id, state=state, progress=progress))
+    record = patiently(
+        f"moving job {job_id} to {state}", lambda: runtime.store.update(job_id, state=state, progress=progress)
+    )
+    return _unfinished(job_id, record)
 
 
 def _unfinished(job_id: str, record: JobRecord | None) -> JobRecord | None:
@@ -58,13 +79,72 @@ def _unfinished(job_id: str, record: JobRecord | None) -> JobRecord | None:
 
 
 def render(runtime: Runtime, job_id: str) -> dict[str, Any]:
-    with runtime.render_slots.hold():  # raises RenderSlotBusy: the message waits without a retry
-        # One store round trip: count the attempt and enter `rendering`, unless the job is finished.
-        started = runtime.store.begin_attempt(job_id, state=JobState.RENDERING, progress=PROGRESS_RENDER_START)
+    store = runtime.store
+    max_attempts = runtime.settings.max_retries + 1
+    # Each raises a RenderSlotBusy when taken elsewhere: the message waits, counting no retry.
+    with execution.held(store, job_id) as lease, _render_slot(runtime):
+        try:
+            # One store round trip: count the attempt and enter `rendering`, unless the job is
+            # finished or rendered already, or has started all the attempts it may.
+            started = patiently(
+                f"starting a render attempt of job {job_id}",
+                lambda: store.begin_attempt(
+                    job_id, max_attempts=max_attempts, state=JobState.RENDERING, progress=PROGRESS_RENDER_START
+                ),
+            )
+        except AttemptsExhausted as exhausted:
+            raise PermanentJobError(
+                f"{exhausted}: each attempt's worker died or lost the job (the OOM killer, a crash in a codec?); "
+                "replay it once the cause is fixed"
+            ) from None
         record = _unfinished(job_id, started)
         if record is None:
             return {"skipped": True}
-        return _render_attempt(runtime, record)
+        if record.state in RENDERED_STATES:
+            logger.info("Job's render is done already (it is %s); nothing to do.", record.state)
+            return {"skipped": True}
+        try:
+            rendered = _render_attempt(runtime, record, lease)
+        except (Shutdown, JobRenderingElsewhere):
+            _hand_back(runtime, record)
+            raise
+        if rendered is None:
+            return {"skipped": True}
+        # Still under the lease: from here a copy of this message finds the render done.
+        patiently(
+            f"recording the end of job {job_id}'s render",
+            lambda: store.update(job_id, state=JobState.HASHING, progress=PROGRESS_HASH_START),
+        )
+        return rendered
+
+
+@contextlib.contextmanager
+def _render_slot(runtime: Runtime) -> Iterator[None]:
+    """Hold a render slot for the block; raise :class:`RenderSlotBusy` when none is free.
+
+    Like ``runtime.render_slots.hold()``, but riding out a store that is briefly away.
+    """
+    slot = patiently("taking a render slot", runtime.render_slots.try_acquire)
+    if slot is None:
+        raise RenderSlotBusy(f"all {runtime.render_slots.limit} render slots are taken")  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        slot.release()
+
+
+def _hand_back(runtime: Runtime, record: JobRecord) -> None:
+    """This attempt ends unfinished through no fault of the job (a graceful shutdown, a lost lease):
+    it is not charged to the job's attempt budget."""
+    job_id = record.job_id
+    try:
+        patiently(
+            f"handing job {job_id}'s attempt back",
+            lambda: runtime.store.update(job_id, attempt_base=record.attempt_base + 1),
+            patience_s=HAND_BACK_PATIENCE_S,
+        )
+    except BrokerUnavailableError as error:
+        logger.warning("Could not hand the attempt back; it counts against the job's retries: %s", error)
 
 
 @contextlib.contextmanager
@@ -77,7 +157,12 @@ def _removed_on_failure(work_dir: Path) -> Iterator[None]:
         raise
 
 
-def _render_attempt(runtime: Runtime, record: JobRecord) -> dict[str, Any]:
+def _render_attempt(runtime: Runtime, record: JobRecord, lease: ExecutionLease) -> dict[str, Any] | None:
+    """Run the renderer for ``record``'s attempt; None when the job ended elsewhere meanwhile.
+
+    Raises :class:`JobCancelled` when the job was cancelled, :class:`JobRenderingElsewhere`
+    when another delivery took the lease, and what :func:`run_renderer` raises.
+    """
     settings = runtime.settings
     job_id = record.job_id
     attempt = record.attempts
@@ -110,13 +195,19 @@ def _render_attempt(runtime: Runtime, record: JobRecord) -> dict[str, Any]:
                     log_path=log_path,
                     timeout_s=settings.render_timeout_s,
                     on_progress=_progress_writer(runtime, job_id),
-                    should_stop=lambda: _cancelled(runtime, job_id),
+                    should_stop=lambda: _should_stop(runtime, job_id, lease),
                     # The built-in renderers set their own parent-death signal: start them with vfork.
                     die_with_parent=settings.renderer_name == "custom",
                 )
             except RenderStopped:
-                logger.info("Job cancelled while rendering; renderer killed.")
-                raise JobCancelled(f"job {job_id} was cancelled") from None
+                if lease.lost:
+                    raise JobRenderingElsewhere(job_id, "lost its execution lease; renderer killed") from None
+                ended = patiently(f"reading job {job_id}", lambda: runtime.store.get(job_id))
+                if ended is None or ended.state is JobState.CANCELLED:
+                    logger.info("Job cancelled while rendering; renderer killed.")
+                    raise JobCancelled(f"job {job_id} was cancelled") from None
+                logger.info("Job ended (%s) while rendering; renderer killed, nothing to do.", ended.state)
+                return None
         logger.info("Renderer finished in %.2fs.", result.seconds)
     return {"attempt": attempt, "outDir": files.relative(out_dir), "dryRun": request.dry_run}
 
@@ -150,9 +241,16 @@ def build_spec(request: JobRequest, job_id: str, assets: dict[str, Any], cache_d
     }
 
 
-def _cancelled(runtime: Runtime, job_id: str) -> bool:
-    record = runtime.store.get(job_id)
-    return record is None or record.state is JobState.CANCELLED
+def _should_stop(runtime: Runtime, job_id: str, lease: ExecutionLease) -> bool:
+    """Whether a running render must stop: its lease was lost, or its job ended (cancelled, or finished
+    by another delivery). A store that cannot be reached stops nothing."""
+    if lease.lost:
+        return True
+    try:
+        record = runtime.store.get(job_id)
+    except BrokerUnavailableError:
+        return False
+    return record is None or record.finished
 
 
 def _write_log_header(log_path: Path, record: JobRecord, attempt: int, command: list[str]) -> None:
@@ -176,17 +274,31 @@ def _progress_writer(runtime: Runtime, job_id: str) -> Any:
     The state change to ``rendering`` counts as the first write, and the
     change to ``hashing`` (progress PROGRESS_HASH_START) follows the end of the
     render, so a render shorter than the interval costs no progress write.
+    While the store cannot be reached, progress is not recorded (the render
+    goes on; a later write catches up) and is tried every
+    PROGRESS_OUTAGE_INTERVAL_S.
     """
-    last_write = time.monotonic()
+    next_write = time.monotonic() + PROGRESS_WRITE_INTERVAL_S
+    away = False
 
     def write(fraction: float) -> None:
-        nonlocal last_write
+        nonlocal next_write, away
         now = time.monotonic()
-        if now - last_write < PROGRESS_WRITE_INTERVAL_S:
+        if now < next_write:
             return
-        last_write = now
         progress = PROGRESS_RENDER_START + (PROGRESS_HASH_START - PROGRESS_RENDER_START) * fraction
-        runtime.store.update(job_id, progress=progress)
+        try:
+            runtime.store.update(job_id, progress=progress)
+        except BrokerUnavailableError as error:
+            next_write = time.monotonic() + PROGRESS_OUTAGE_INTERVAL_S
+            if not away:
+                away = True
+                logger.warning("Job store unreachable; progress is not recorded until it is back: %s", error)
+            return
+        next_write = now + PROGRESS_WRITE_INTERVAL_S
+        if away:
+            away = False
+            logger.info("Job store reachable again; recording progress.")
 
     return write
 
@@ -196,7 +308,7 @@ def hash_artifacts(runtime: Runtime, job_id: str, rendered: dict[str, Any]) -> d
         return {"skipped": True}
     data_dir = runtime.settings.data_dir
     out_dir = data_dir / rendered["outDir"]
-    artifacts = []
+    artifacts: list[dict[str, Any]] = []
     for name, role in OUTPUT_ROLES.items():
         path = out_dir / name
         if not path.is_file():
@@ -244,7 +356,10 @@ def finalize(runtime: Runtime, job_id: str, hashed: dict[str, Any]) -> dict[str,
     summary = {role: artifact.to_json() for role, artifact in stored if role in ("video", "poster")}
     summary["container"] = {"path": files.relative(container_path)}
     shutil.rmtree(files.attempts, ignore_errors=True)
-    final = runtime.store.update(job_id, state=JobState.SUCCEEDED, progress=1.0, artifact=summary, error=None)
+    final = patiently(
+        f"recording job {job_id}'s success",
+        lambda: runtime.store.update(job_id, state=JobState.SUCCEEDED, progress=1.0, artifact=summary, error=None),
+    )
     if final is None or final.state is not JobState.SUCCEEDED:  # cancelled meanwhile: no artifact
         container_path.unlink(missing_ok=True)
         logger.info("Job was %s before it could finish; its container is removed.", final.state if final else "deleted")

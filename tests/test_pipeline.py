@@ -144,13 +144,16 @@ def test_same_job_id_same_body_is_idempotent_other_body_conflicts(runtime_factor
 
 
 def test_stages_run_twice_make_one_set_of_artifacts(runtime_factory) -> None:
-    """A redelivered stage (same job, twice) produces the same result and no duplicate files."""
+    """A redelivered stage (same job, twice) produces the same result and no duplicate files;
+    a render delivered again once the render is done renders nothing."""
     from preview_actors import stages
 
     runtime = runtime_factory("stub")
     job_id = submit_preview(chapter_request()).record.job_id
-    first = stages.hash_artifacts(runtime, job_id, stages.render(runtime, job_id))
-    second = stages.hash_artifacts(runtime, job_id, stages.render(runtime, job_id))
+    rendered = stages.render(runtime, job_id)
+    first = stages.hash_artifacts(runtime, job_id, rendered)
+    assert stages.render(runtime, job_id) == {"skipped": True}
+    second = stages.hash_artifacts(runtime, job_id, rendered)
     files_before = artifact_files(runtime)
 
     assert [a for a in first["artifacts"] if a["role"] != "log"] == [a for a in second["artifacts"] if a["role"] != "log"]
@@ -159,7 +162,7 @@ def test_stages_run_twice_make_one_set_of_artifacts(runtime_factory) -> None:
     assert artifact_files(runtime) == files_before
     assert len([path for path in files_before if path.suffix == ".mp4"]) == 1
     record = runtime.store.get(job_id)
-    assert record.state is JobState.SUCCEEDED and record.attempts == 2
+    assert record.state is JobState.SUCCEEDED and record.attempts == 1
     assert_container_matches_disk(runtime, job_id)
 
 

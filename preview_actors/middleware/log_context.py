@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import os
+import threading
 from typing import Callable
 
 import dramatiq
@@ -30,7 +31,11 @@ class LogContext(Middleware):
         self.log_format = log_format
         #: Described in the boot line of each worker process, when given.
         self.settings = settings
-        self._tokens: dict[str, contextvars.Token[dict[str, object]]] = {}
+        #: Per worker thread: message id → the token of the context set for it. A context
+        #: can only be reset in the context (the thread) that set it, and one message id
+        #: can run on two threads at once (a broker redelivering a message whose channel
+        #: closed under it), so tokens are never shared between threads.
+        self._local = threading.local()
         self._booted = False
 
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
@@ -49,7 +54,18 @@ class LogContext(Middleware):
         if self._booted:
             logs.install(self.log_format)
 
+    def _thread_tokens(self) -> dict[str, contextvars.Token[dict[str, object]]]:
+        tokens: dict[str, contextvars.Token[dict[str, object]]] | None = getattr(self._local, "tokens", None)
+        if tokens is None:
+            tokens = self._local.tokens = {}
+        return tokens
+
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+        tokens = self._thread_tokens()
+        if tokens:  # an after hook ran elsewhere: start this message from a clean context
+            for token in reversed(list(tokens.values())):
+                logs.log_context.reset(token)
+            tokens.clear()
         stage = self.stage_of(message.actor_name)
         if stage is None:
             return
@@ -59,8 +75,7 @@ class LogContext(Middleware):
             "stage": stage,
             "attempt": message.options.get("retries", 0) + 1,
         }
-        token = logs.log_context.set({k: v for k, v in context.items() if v is not None})
-        self._tokens[message.message_id] = token
+        tokens[message.message_id] = logs.log_context.set({k: v for k, v in context.items() if v is not None})
 
     def after_process_message(
         self,
@@ -70,7 +85,8 @@ class LogContext(Middleware):
         result: object = None,
         exception: BaseException | None = None,
     ) -> None:
-        token = self._tokens.pop(message.message_id, None)
+        """Reset the context this thread set for ``message``; on any other thread there is none to reset."""
+        token = self._thread_tokens().pop(message.message_id, None)
         if token is not None:
             logs.log_context.reset(token)
 

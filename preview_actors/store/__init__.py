@@ -6,13 +6,16 @@ then, so a SQLite deployment never imports redis.
 
 from __future__ import annotations
 
-from .base import TERMINAL_STATES, JobRecord, JobState, JobStore
+from .base import RENDERED_STATES, TERMINAL_STATES, AttemptsExhausted, JobRecord, JobState, JobStore
 
 
 def open_store(url: str) -> JobStore:
     """Open the job-status store named by ``url`` (redis://, sqlite:///, memory://)."""
     scheme = url.partition("://")[0]
     if scheme in ("redis", "rediss"):
+        from ..extras import require_driver
+
+        require_driver("PREVIEW_STORE_URL", url)  # MissingExtraError without the 'redis' extra
         from .redis import RedisJobStore
 
         return RedisJobStore.from_url(url)
@@ -28,4 +31,4 @@ def open_store(url: str) -> JobStore:
     raise ValueError(f"no job store for URL scheme {scheme!r}")
 
 
-__all__ = ["JobRecord", "JobState", "JobStore", "TERMINAL_STATES", "open_store"]
+__all__ = ["RENDERED_STATES", "TERMINAL_STATES", "AttemptsExhausted", "JobRecord", "JobState", "JobStore", "open_store"]

@@ -5,10 +5,13 @@ from __future__ import annotations
 import abc
 import enum
 import json
+import math
 import time
 from typing import Any
 
 import attrs
+
+from ..errors import PreviewError
 
 
 class JobState(str, enum.Enum):
@@ -26,6 +29,8 @@ class JobState(str, enum.Enum):
 
 
 TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+#: States of a job whose render is done: a render message delivered again starts no attempt.
+RENDERED_STATES = frozenset({JobState.HASHING, JobState.FINALIZING})
 
 #: Fields whose values are JSON documents (stored as text by every backend).
 JSON_FIELDS = ("request", "error", "artifact")
@@ -46,6 +51,9 @@ class JobRecord:
     progress: float = 0.0
     #: Render attempts started so far.
     attempts: int = 0
+    #: ``attempts`` when the current attempt budget began: a replay starts a fresh
+    #: budget, and an attempt handed back on a graceful shutdown is not charged to it.
+    attempt_base: int = 0
     #: Seconds since the epoch.
     created_at: float = attrs.field(factory=time.time)
     updated_at: float = attrs.field(factory=time.time)
@@ -117,13 +125,29 @@ def decode_field(name: str, value: str) -> Any:
         return JobState(value)
     if name in ("progress", "created_at", "updated_at"):
         return float(value)
-    if name == "attempts":
+    if name in ("attempts", "attempt_base"):
         return int(value)
     return value
 
 
 def _iso(timestamp: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + f".{int(timestamp % 1 * 1000):03d}Z"
+
+
+class AttemptsExhausted(PreviewError):
+    """A job has started every render attempt its budget allows; another would exceed the retry limit.
+
+    Attempts are counted when they start, so an attempt whose worker process
+    died (the OOM killer, a crash in a codec) counts too.
+    """
+
+    def __init__(self, record: "JobRecord", max_attempts: int) -> None:
+        self.record = record
+        self.max_attempts = max_attempts
+        super().__init__(
+            f"job {record.job_id} has started {record.attempts - record.attempt_base} render attempts "
+            f"(the most allowed: {max_attempts}) without finishing one"
+        )
 
 
 class JobStore(abc.ABC):
@@ -149,23 +173,54 @@ class JobStore(abc.ABC):
         """
         return self.apply_changes(job_id, {**changes, "updated_at": time.time()}, allow_finished=allow_finished)
 
-    def begin_attempt(self, job_id: str, **changes: Any) -> JobRecord | None:
-        """Atomically count a new render attempt and apply ``changes`` — unless the job is finished.
+    def begin_attempt(self, job_id: str, *, max_attempts: int | None = None, **changes: Any) -> JobRecord | None:
+        """Atomically count a new render attempt and apply ``changes`` — unless the job is finished or rendered.
 
         Returns the record after (its ``attempts`` is this attempt's number),
-        a finished job's record untouched, or None for an unknown job: what the
-        render stage needs at its start, in one round trip.
+        the record untouched when the job is finished or its render is done
+        (:data:`RENDERED_STATES`: a copy of a render message delivered late),
+        or None for an unknown job: what the render stage needs at its start,
+        in one round trip. With ``max_attempts``, raises
+        :class:`AttemptsExhausted` (changing nothing) when the job has
+        started that many attempts since ``attempt_base``; ``ValueError``
+        when ``max_attempts`` is not a positive integer.
         """
-        return self.apply_changes(job_id, {**changes, "updated_at": time.time()}, count_attempt=True)
+        if max_attempts is not None and (isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1):
+            raise ValueError(f"max_attempts must be a positive integer, not {max_attempts!r}")
+        return self.apply_changes(
+            job_id, {**changes, "updated_at": time.time()}, count_attempt=True, max_attempts=max_attempts
+        )
 
     @abc.abstractmethod
     def apply_changes(
-        self, job_id: str, changes: dict[str, Any], *, allow_finished: bool = False, count_attempt: bool = False
+        self,
+        job_id: str,
+        changes: dict[str, Any],
+        *,
+        allow_finished: bool = False,
+        count_attempt: bool = False,
+        max_attempts: int | None = None,
     ) -> JobRecord | None:
         """:meth:`update` and :meth:`begin_attempt` in one atomic step (``changes`` has ``updated_at``)."""
 
     @abc.abstractmethod
     def count_unfinished(self) -> int: ...
+
+    @abc.abstractmethod
+    def acquire_lease(self, name: str, owner: str, ttl_s: float) -> bool:
+        """Take the lease ``name`` for ``owner`` for ``ttl_s`` seconds; return whether ``owner`` holds it now.
+
+        The lease is taken when it is free or expired, and renewed (its expiry
+        moved to ``ttl_s`` from now) when ``owner`` already holds it. Another
+        owner's live lease is left alone (False). Atomic across threads and
+        processes sharing the store. Raises ``ValueError`` for an empty name or
+        owner, or a ``ttl_s`` that is not a positive number of seconds;
+        ``BrokerUnavailableError`` when the store cannot be reached.
+        """
+
+    @abc.abstractmethod
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give up the lease ``name`` if ``owner`` holds it; another owner's lease is left alone."""
 
     @abc.abstractmethod
     def delete(self, job_id: str) -> None: ...
@@ -176,3 +231,31 @@ class JobStore(abc.ABC):
 
     def close(self) -> None:
         """Release connections."""
+
+    @abc.abstractmethod
+    def stale_unfinished(self, updated_before: float, *, limit: int) -> list[JobRecord]:
+        """Unfinished jobs last updated before ``updated_before`` (seconds since the epoch), oldest first.
+
+        At most ``limit`` records, so memory stays bounded however many jobs
+        are waiting (the reconciliation looks at one batch per pass). Raises
+        ``ValueError`` for a ``limit`` below 1, ``BrokerUnavailableError``
+        when the store cannot be reached.
+        """
+
+
+def check_limit(limit: int) -> None:
+    """Refuse (``ValueError``) a batch size that is not a positive integer."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"limit must be a positive integer, not {limit!r}")
+
+
+def check_lease(name: str, owner: str, ttl_s: float | None = None) -> None:
+    """Refuse (``ValueError``) lease arguments no backend can store."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"lease name must be a non-empty string, not {name!r}")
+    if not isinstance(owner, str) or not owner:
+        raise ValueError(f"lease owner must be a non-empty string, not {owner!r}")
+    if ttl_s is not None and (
+        isinstance(ttl_s, bool) or not isinstance(ttl_s, (int, float)) or not math.isfinite(ttl_s) or ttl_s <= 0
+    ):
+        raise ValueError(f"lease ttl_s must be a positive number of seconds, not {ttl_s!r}")

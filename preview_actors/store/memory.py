@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import heapq
 import threading
+import time
 from typing import Any
 
 import attrs
 
 from ..errors import QueueFullError
-from .base import JobRecord, JobStore
+from .base import RENDERED_STATES, AttemptsExhausted, JobRecord, JobStore, check_lease, check_limit
 
 
 class MemoryJobStore(JobStore):
     def __init__(self) -> None:
         self._jobs: dict[str, JobRecord] = {}
+        #: Lease name → (owner, expiry on the monotonic clock in seconds).
+        self._leases: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
     def create(self, record: JobRecord, *, max_unfinished: int | None = None) -> tuple[JobRecord, bool]:
@@ -33,13 +37,23 @@ class MemoryJobStore(JobStore):
             return self._jobs.get(job_id)
 
     def apply_changes(
-        self, job_id: str, changes: dict[str, Any], *, allow_finished: bool = False, count_attempt: bool = False
+        self,
+        job_id: str,
+        changes: dict[str, Any],
+        *,
+        allow_finished: bool = False,
+        count_attempt: bool = False,
+        max_attempts: int | None = None,
     ) -> JobRecord | None:
         with self._lock:
             record = self._jobs.get(job_id)
             if record is None or (record.finished and not allow_finished):
                 return record
             if count_attempt:
+                if record.state in RENDERED_STATES:
+                    return record
+                if max_attempts is not None and record.attempts - record.attempt_base >= max_attempts:
+                    raise AttemptsExhausted(record, max_attempts)
                 changes = {**changes, "attempts": record.attempts + 1}
             record = attrs.evolve(record, **changes)
             self._jobs[job_id] = record
@@ -52,9 +66,32 @@ class MemoryJobStore(JobStore):
     def _count_unfinished(self) -> int:
         return sum(1 for record in self._jobs.values() if not record.finished)
 
+    def acquire_lease(self, name: str, owner: str, ttl_s: float) -> bool:
+        check_lease(name, owner, ttl_s)
+        now = time.monotonic()
+        with self._lock:
+            holder = self._leases.get(name)
+            if holder is not None and holder[0] != owner and holder[1] > now:
+                return False
+            self._leases[name] = (owner, now + ttl_s)
+            return True
+
+    def release_lease(self, name: str, owner: str) -> None:
+        check_lease(name, owner)
+        with self._lock:
+            holder = self._leases.get(name)
+            if holder is not None and holder[0] == owner:
+                del self._leases[name]
+
     def delete(self, job_id: str) -> None:
         with self._lock:
             self._jobs.pop(job_id, None)
 
     def ping(self) -> None:
         return None
+
+    def stale_unfinished(self, updated_before: float, *, limit: int) -> list[JobRecord]:
+        check_limit(limit)
+        with self._lock:
+            stale = [r for r in self._jobs.values() if not r.finished and r.updated_at < updated_before]
+        return heapq.nsmallest(limit, stale, key=lambda record: record.updated_at)

@@ -8,9 +8,11 @@ checked and applied in one step.
 from __future__ import annotations
 
 import functools
+import heapq
 import json
+import math
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import redis
 import redis.asyncio.retry
@@ -18,7 +20,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from ..errors import BrokerUnavailableError, QueueFullError
-from .base import JobRecord, JobStore, encode_field
+from .base import AttemptsExhausted, JobRecord, JobStore, check_lease, check_limit, encode_field
 
 T = TypeVar("T")
 
@@ -61,6 +63,8 @@ class RedisJobStore(JobStore):
         self.client = client
         self._create = client.register_script(self.script_source("create"))
         self._update = client.register_script(self.script_source("update"))
+        self._lease_acquire = client.register_script(self.script_source("lease_acquire"))
+        self._lease_release = client.register_script(self.script_source("lease_release"))
         self._unfinished_key = f"{self.namespace}:unfinished"
 
     @classmethod
@@ -130,17 +134,48 @@ class RedisJobStore(JobStore):
 
     @translate_errors
     def apply_changes(
-        self, job_id: str, changes: dict[str, Any], *, allow_finished: bool = False, count_attempt: bool = False
+        self,
+        job_id: str,
+        changes: dict[str, Any],
+        *,
+        allow_finished: bool = False,
+        count_attempt: bool = False,
+        max_attempts: int | None = None,
     ) -> JobRecord | None:
-        args: list[str] = [job_id, "1" if allow_finished else "0", "1" if count_attempt else "0"]
+        args: list[str] = [
+            job_id,
+            "1" if allow_finished else "0",
+            "1" if count_attempt else "0",
+            str(-1 if max_attempts is None else max_attempts),
+        ]
         for name, value in changes.items():
             args += [name, encode_field(name, value)]
         answer = self._update(keys=[self.job_key(job_id), self._unfinished_key], args=args)
-        return JobRecord.from_fields(_to_dict(answer)) if answer else None
+        if not answer:
+            return None
+        record = JobRecord.from_fields(_to_dict(answer[1:]))
+        if answer[0] == "exhausted":
+            raise AttemptsExhausted(record, int(max_attempts or 0))
+        return record
 
     @translate_errors
     def count_unfinished(self) -> int:
         return int(self.client.scard(self._unfinished_key))
+
+    def lease_key(self, name: str) -> str:
+        """The string holding lease ``name``'s owner, expiring with the lease."""
+        return f"{self.namespace}:lease:{name}"
+
+    @translate_errors
+    def acquire_lease(self, name: str, owner: str, ttl_s: float) -> bool:
+        check_lease(name, owner, ttl_s)
+        ttl_ms = max(1, math.ceil(ttl_s * 1000))
+        return bool(self._lease_acquire(keys=[self.lease_key(name)], args=[owner, ttl_ms]))
+
+    @translate_errors
+    def release_lease(self, name: str, owner: str) -> None:
+        check_lease(name, owner)
+        self._lease_release(keys=[self.lease_key(name)], args=[owner])
 
     @translate_errors
     def delete(self, job_id: str) -> None:
@@ -156,5 +191,43 @@ class RedisJobStore(JobStore):
     def close(self) -> None:
         self.client.close()
 
+    @translate_errors
+    def stale_unfinished(self, updated_before: float, *, limit: int) -> list[JobRecord]:
+        """Walks the unfinished set in batches (SSCAN), keeping only the ``limit`` oldest ids in memory."""
+        check_limit(limit)
+        oldest: list[tuple[float, str]] = []  # a heap of (-updated_at, job id): the newest kept on top
+        for job_ids in _batches(self.client.sscan_iter(self._unfinished_key, count=STALE_SCAN_BATCH), STALE_SCAN_BATCH):
+            pipe = self.client.pipeline(transaction=False)
+            for job_id in job_ids:
+                pipe.hget(self.job_key(job_id), "updated_at")
+            for job_id, updated_at in zip(job_ids, pipe.execute()):
+                if updated_at is None or float(updated_at) >= updated_before:
+                    continue
+                entry = (-float(updated_at), job_id)
+                if len(oldest) < limit:
+                    heapq.heappush(oldest, entry)
+                elif entry > oldest[0]:
+                    heapq.heapreplace(oldest, entry)
+        pipe = self.client.pipeline(transaction=False)
+        for _, job_id in sorted(oldest, reverse=True):
+            pipe.hgetall(self.job_key(job_id))
+        records = [JobRecord.from_fields(fields) for fields in pipe.execute() if fields]
+        return [record for record in records if not record.finished and record.updated_at < updated_before]
+
 def _to_dict(flat: list[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2]))
+
+
+#: Job ids read per SSCAN step and per pipelined batch of reads, in :meth:`RedisJobStore.stale_unfinished`.
+STALE_SCAN_BATCH = 500
+
+
+def _batches(items: Iterator[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

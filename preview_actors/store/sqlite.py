@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from ..errors import BrokerUnavailableError, QueueFullError
-from .base import TERMINAL_STATES, JobRecord, JobStore, encode_field
+from .base import RENDERED_STATES, TERMINAL_STATES, AttemptsExhausted, JobRecord, JobStore, check_lease, check_limit, encode_field
 
 _COLUMNS = [field.name for field in attrs.fields(JobRecord)]
 _TERMINAL = tuple(state.value for state in TERMINAL_STATES)
@@ -22,6 +23,11 @@ CREATE TABLE IF NOT EXISTS preview_jobs (
     PRIMARY KEY (job_id)
 );
 CREATE INDEX IF NOT EXISTS preview_jobs_state ON preview_jobs (state);
+CREATE TABLE IF NOT EXISTS preview_leases (
+    name TEXT NOT NULL PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_at REAL NOT NULL  -- seconds since the epoch (processes share no monotonic clock)
+);
 """
 
 
@@ -45,6 +51,7 @@ class SQLiteJobStore(JobStore):
                 connection.execute("PRAGMA journal_mode = WAL")
                 connection.execute("PRAGMA synchronous = NORMAL")
                 connection.executescript(_SCHEMA)
+                _add_missing_columns(connection)
             except (sqlite3.Error, OSError) as error:
                 raise BrokerUnavailableError(f"job store {self.path} unusable: {error}") from None
             self._connection = connection
@@ -91,7 +98,13 @@ class SQLiteJobStore(JobStore):
                 raise BrokerUnavailableError(f"job store {self.path} failed: {error}") from None
 
     def apply_changes(
-        self, job_id: str, changes: dict[str, Any], *, allow_finished: bool = False, count_attempt: bool = False
+        self,
+        job_id: str,
+        changes: dict[str, Any],
+        *,
+        allow_finished: bool = False,
+        count_attempt: bool = False,
+        max_attempts: int | None = None,
     ) -> JobRecord | None:
         assignments = ", ".join(f"{name} = ?" for name in changes)
         if count_attempt:
@@ -99,16 +112,20 @@ class SQLiteJobStore(JobStore):
         values = [encode_field(name, value) for name, value in changes.items()]
 
         def work(connection: sqlite3.Connection) -> JobRecord | None:
-            if allow_finished:
-                connection.execute(f"UPDATE preview_jobs SET {assignments} WHERE job_id = ?", [*values, job_id])
-            else:
-                connection.execute(
-                    f"UPDATE preview_jobs SET {assignments} WHERE job_id = ? AND {_NOT_FINISHED}",
-                    [*values, job_id, *_TERMINAL],
-                )
+            # BEGIN IMMEDIATE holds the write lock: nothing changes between this read and the update.
+            record = _select(connection, job_id)
+            if record is None or (record.finished and not allow_finished):
+                return record
+            if count_attempt:
+                if record.state in RENDERED_STATES:
+                    return record
+                if max_attempts is not None and record.attempts - record.attempt_base >= max_attempts:
+                    raise AttemptsExhausted(record, max_attempts)
+            connection.execute(f"UPDATE preview_jobs SET {assignments} WHERE job_id = ?", [*values, job_id])
             return _select(connection, job_id)
 
-        return self._transaction(work)
+        result: JobRecord | None = self._transaction(work)
+        return result
 
     def count_unfinished(self) -> int:
         with self._lock:
@@ -116,6 +133,29 @@ class SQLiteJobStore(JobStore):
                 return _count_unfinished(self._connect())
             except sqlite3.Error as error:
                 raise BrokerUnavailableError(f"job store {self.path} failed: {error}") from None
+
+    def acquire_lease(self, name: str, owner: str, ttl_s: float) -> bool:
+        check_lease(name, owner, ttl_s)
+
+        def work(connection: sqlite3.Connection) -> bool:
+            now = time.time()
+            cursor = connection.execute(
+                "INSERT INTO preview_leases (name, owner, expires_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at"
+                " WHERE preview_leases.owner = excluded.owner OR preview_leases.expires_at <= ?",
+                [name, owner, now + ttl_s, now],
+            )
+            return cursor.rowcount == 1
+
+        return bool(self._transaction(work))
+
+    def release_lease(self, name: str, owner: str) -> None:
+        check_lease(name, owner)
+        self._transaction(
+            lambda connection: connection.execute(
+                "DELETE FROM preview_leases WHERE name = ? AND owner = ?", [name, owner]
+            )
+        )
 
     def delete(self, job_id: str) -> None:
         self._transaction(lambda connection: connection.execute("DELETE FROM preview_jobs WHERE job_id = ?", [job_id]))
@@ -132,6 +172,37 @@ class SQLiteJobStore(JobStore):
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+
+    def stale_unfinished(self, updated_before: float, *, limit: int) -> list[JobRecord]:
+        check_limit(limit)
+        with self._lock:
+            try:
+                rows = self._connect().execute(
+                    f"SELECT {', '.join(_COLUMNS)} FROM preview_jobs"
+                    f" WHERE {_NOT_FINISHED} AND CAST(updated_at AS REAL) < ?"
+                    " ORDER BY CAST(updated_at AS REAL) LIMIT ?",
+                    [*_TERMINAL, updated_before, limit],
+                ).fetchall()
+            except sqlite3.Error as error:
+                raise BrokerUnavailableError(f"job store {self.path} failed: {error}") from None
+        return [JobRecord.from_fields(dict(zip(_COLUMNS, row))) for row in rows]
+
+
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    """Upgrade a job database of an earlier release in place: add the fields it lacks, with their defaults.
+
+    Idempotent, and safe when several processes open the file at once.
+    """
+    present = {row[1] for row in connection.execute("PRAGMA table_info(preview_jobs)")}
+    for field in attrs.fields(JobRecord):
+        if field.name in present:
+            continue
+        default = encode_field(field.name, field.default).replace("'", "''")
+        try:
+            connection.execute(f"ALTER TABLE preview_jobs ADD COLUMN {field.name} TEXT NOT NULL DEFAULT '{default}'")
+        except sqlite3.OperationalError as error:
+            if "duplicate column" not in str(error):  # another process added it first
+                raise
 
 
 def _select(connection: sqlite3.Connection, job_id: str) -> JobRecord | None:
