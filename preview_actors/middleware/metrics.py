@@ -3,8 +3,9 @@
 For the pipeline's actors it observes the time spent in each stage and counts
 retries, dead letters and failed jobs; succeeded jobs are counted by
 :func:`preview_actors.stages.finalize`, which alone knows whether a finalize
-really finished its job. It also refreshes ``preview_queue_depth`` from the
-job store, at most every :data:`QUEUE_DEPTH_INTERVAL_S`.
+really finished its job, and cancelled ones by the worker that takes the
+job's cancellation event (see :mod:`preview_actors.cancel`). Gauges are read
+when scraped (:mod:`preview_actors.metrics`), so nothing here sets one.
 
 Listed before :class:`~preview_actors.middleware.retries.Retries`, so its
 ``after_process_message`` runs after the retry decision (dramatiq runs
@@ -15,8 +16,9 @@ A render that found no free slot, a shutdown and a cancellation are neither.
 In each process ``dramatiq preview_actors`` starts (once its worker has
 booted), it tries to serve ``/metrics`` on ``PREVIEW_METRICS_HOST:PREVIEW_METRICS_PORT``;
 the first process to bind the port serves it. With ``PROMETHEUS_MULTIPROC_DIR``
-set the answer covers every process of the worker; without it, that one
-process's own metrics.
+set the answer covers every process of the worker (each process, as it boots,
+first removes the files that processes of an earlier run left there); without
+it, that one process's own metrics.
 """
 
 from __future__ import annotations
@@ -33,17 +35,12 @@ from dramatiq.middleware import Middleware
 from prometheus_client import MetricsHandler
 
 from .. import metrics
-from ..store import JobStore
 
 logger = logging.getLogger(__name__)
 
-#: Least interval between two reads of the unfinished-job count, seconds.
-QUEUE_DEPTH_INTERVAL_S = 5.0
-
 
 class Metrics(Middleware):
-    def __init__(self, store: JobStore, stage_of: Callable[[str], str | None], *, host: str, port: int) -> None:
-        self.store = store
+    def __init__(self, stage_of: Callable[[str], str | None], *, host: str, port: int) -> None:
         #: Maps an actor name to its stage name; other actors are ignored.
         self.stage_of = stage_of
         #: Where the worker serves ``/metrics``; port 0 disables the server.
@@ -51,13 +48,17 @@ class Metrics(Middleware):
         self.port = port
         #: message id → (monotonic start, seconds; the message's retry count at the start).
         self._started: dict[str, tuple[float, int]] = {}
-        self._lock = threading.Lock()
-        self._next_depth_read = 0.0  # monotonic seconds
         self._server: ThreadingHTTPServer | None = None
         self._booted = False
 
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
-        self._booted = True  # a process of ``dramatiq preview_actors``, not a worker inside another program
+        """In a process of ``dramatiq preview_actors`` (not a worker inside another program): start from zero."""
+        self._booted = True
+        directory = metrics.multiprocess_dir()
+        if directory is not None:
+            removed = metrics.remove_files_of_earlier_runs(directory)
+            if removed:
+                logger.debug("Removed %d metrics files of an earlier run from %s.", removed, directory)
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         """In a ``dramatiq`` worker process (logging is set up by now): serve ``/metrics`` unless a sibling does."""
@@ -100,35 +101,14 @@ class Metrics(Middleware):
         if message.failed:
             metrics.JOBS_DEAD_LETTERED.inc()
             metrics.JOBS_COMPLETED.labels(outcome="failed").inc()
-        self.refresh_queue_depth()
 
     def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
         self._started.pop(message.message_id, None)
 
-    def refresh_queue_depth(self) -> None:
-        """Set ``preview_queue_depth`` from the store, unless it was read less than QUEUE_DEPTH_INTERVAL_S ago."""
-        now = time.monotonic()
-        with self._lock:
-            if now < self._next_depth_read:
-                return
-            self._next_depth_read = now + QUEUE_DEPTH_INTERVAL_S
-        try:
-            metrics.QUEUE_DEPTH.set(self.store.count_unfinished())
-        except Exception as error:  # the store is down: keep the last value, say why
-            logger.warning("Queue depth not updated: %s", error)
-
     def _serve(self) -> ThreadingHTTPServer | None:
-        middleware = self
-
-        class Handler(MetricsHandler):
-            registry = metrics.exposition_registry()
-
-            def do_GET(self) -> None:
-                middleware.refresh_queue_depth()
-                super().do_GET()
-
+        handler = MetricsHandler.factory(metrics.exposition_registry())
         try:
-            server = ThreadingHTTPServer((self.host, self.port), Handler)
+            server = ThreadingHTTPServer((self.host, self.port), handler)
         except OSError as error:
             if metrics.multiprocess_dir() is None:
                 logger.warning(
