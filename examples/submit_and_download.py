@@ -1,13 +1,18 @@
 """Submit a chapter to the preview API, follow it, download the video and check its sha256.
 
     python examples/submit_and_download.py http://127.0.0.1:8000/api/preview/ examples/chapter.json \
-        --token "$PREVIEW_API_TOKEN"
+        --token "$PREVIEW_API_TOKEN" --request-id tour-1
 
 URL is where the API is mounted. CHAPTER.json is a job request as POSTed (a
-bare previewRequest is wrapped). The video is downloaded with the signed URL
-from the status when the server signs URLs, else with the bearer token, and
-saved as JOBID.mp4 (or --out). Exit status: 0 downloaded and verified,
-1 the job failed or the download does not match, 2 the request was refused.
+bare previewRequest is wrapped); its relative asset URIs are resolved by the
+worker below its PREVIEW_ASSET_ROOT, so for examples/chapter.json the workers
+need PREVIEW_ASSET_ROOT=/path/to/checkout/examples (see the README's "Use it").
+The request id (--request-id, sent as X-Request-ID) is on every log line of
+the job; the server makes one up when it is not given. The video is downloaded
+with the signed URL from the status when the server signs URLs, else with the
+bearer token, and saved as JOBID.mp4 (or --out). Exit status: 0 downloaded and
+verified, 1 the job failed or the download does not match, 2 the request was
+refused.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import httpx
 
@@ -35,13 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     body = _load_chapter(args.chapter)
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     url = args.url if args.url.endswith("/") else args.url + "/"
+    submit_headers = {"X-Request-ID": args.request_id} if args.request_id else {}
     with httpx.Client(headers=headers, timeout=args.http_timeout) as client:
-        answer = client.post(url, json=body)
+        answer = client.post(url, json=body, headers=submit_headers)
         if answer.status_code not in (200, 202):
             print(f"submit refused ({answer.status_code}): {_error_text(answer)}", file=sys.stderr)
             return 2
         submitted = answer.json()
-        print(f"job {submitted['jobId']} {submitted['state']}", file=sys.stderr)
+        print(f"job {submitted['jobId']} {submitted['state']} (request id {answer.headers.get('X-Request-ID')})", file=sys.stderr)
         status = _follow(client, submitted["statusUrl"], args.timeout)
         if status is None:
             return 1
@@ -61,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("url", help="where the preview API is mounted, e.g. http://127.0.0.1:8000/api/preview/")
     parser.add_argument("chapter", type=Path, metavar="CHAPTER.json")
     parser.add_argument("--token", default=os.environ.get("PREVIEW_API_TOKEN"), help="bearer token (PREVIEW_API_TOKEN)")
+    parser.add_argument("--request-id", help="the request id to follow the job by in the logs (X-Request-ID)")
     parser.add_argument("--out", type=Path, help="where to save the video (default: JOBID.mp4)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the job")
     parser.add_argument("--http-timeout", type=float, default=30.0, help="seconds to wait for one HTTP answer")
@@ -69,8 +77,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _load_chapter(path: Path) -> dict[str, Any]:
     data = json.loads(path.read_text(encoding="utf-8"))
-    if isinstance(data, dict) and "previewRequest" not in data and "steps" in data:
-        data = {"projectId": "example", "previewRequest": data}
+    if not isinstance(data, dict):
+        raise SystemExit(f"{path} must hold a JSON object (a job request, or a bare previewRequest)")
+    if "previewRequest" not in data and "steps" in data:
+        return {"projectId": "example", "previewRequest": data}
     return data
 
 

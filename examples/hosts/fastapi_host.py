@@ -11,9 +11,21 @@ routes only.
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 
-from preview_api import create_app, metrics_app
+import preview_actors
+from preview_actors import logs
+from preview_actors.redaction import RedactingFilter
+from preview_api import PreviewMount, create_app, metrics_app
+
+# preview-worker's log lines in its format (PREVIEW_LOG_FORMAT: JSON by default, with the job
+# context) and with secrets masked; uvicorn's own loggers print whole URLs, signed URLs'
+# signatures included, so they get the masking filter too.
+logs.install(preview_actors.current().settings.log_format)
+for _name in ("uvicorn.access", "uvicorn.error"):
+    logging.getLogger(_name).addFilter(RedactingFilter())
 
 
 async def allow_known_projects(request: Request, project_id: str) -> bool:
@@ -30,5 +42,6 @@ async def hello() -> dict[str, str]:
     return {"service": "example-host", "previews": "/api/preview/"}
 
 
-app.mount("/api/preview", create_app(authorize=allow_known_projects))
+# PreviewMount rather than app.mount: POST /api/preview (no trailing slash) submits too.
+app.routes.append(PreviewMount("/api/preview", app=create_app(authorize=allow_known_projects)))
 app.add_route("/metrics", metrics_app())
