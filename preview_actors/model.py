@@ -11,6 +11,13 @@ Two passes, both collecting every problem before raising one
    and its own cross references (step ids unique, assets that exist and fit),
    normalizing on the way (lowercase jobId and colours).
 
+Type errors do not hide the rest: when pass 1 fails, a lenient converter
+structures what it can, with :data:`UNKNOWN` where a value is missing or of
+the wrong type, and pass 2 checks that. A check skips an unknown value and
+whatever depends on it (no "unknown asset" once an asset's id is unknown, no
+total duration once a step's is), so each problem is reported once: the type
+errors first, then the others.
+
 Field paths use the JSON's own spelling: ``previewRequest.steps[2].durationMs``.
 """
 
@@ -19,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import functools
 import hashlib
 import json
 import math
@@ -184,13 +192,10 @@ def parse_job_request(
     """Structure and validate a job request body (already parsed JSON).
 
     Returns the normalized request. Raises :class:`ValidationError` listing every
-    problem found; type problems are reported before limits are judged.
+    problem found: type problems first, then limits and references.
     """
-    request = _structure(data, JobRequest)
     checker = _Checker(limits, frozenset(host.lower() for host in allowed_hosts))
-    request = checker.job_request(request)
-    checker.raise_if_any()
-    return request
+    return _parse(data, JobRequest, checker.job_request, checker)
 
 
 def parse_preview_request(
@@ -203,11 +208,23 @@ def parse_preview_request(
 
     Field paths then start at its own fields (``steps[0].durationMs``).
     """
-    preview = _structure(data, PreviewRequest)
     checker = _Checker(limits, frozenset(host.lower() for host in allowed_hosts))
-    preview = checker.preview_request(preview, "")
+    return _parse(data, PreviewRequest, lambda preview: checker.preview_request(preview, ""), checker)
+
+
+def _parse(data: object, cls: type[_T], check: Callable[[_T], _T], checker: _Checker) -> _T:
+    """Structure ``data`` as ``cls`` and ``check`` it; raise every problem of both passes at once."""
+    try:
+        structured = _converter.structure(data, cls)
+    except (ClassValidationError, IterableValidationError, _Invalid) as exc:
+        type_errors = _field_errors(exc, "")
+        salvaged = _lenient_converter.structure(data, cls)
+        if salvaged is not UNKNOWN:
+            check(salvaged)
+        raise ValidationError([*type_errors, *checker.errors]) from None
+    checked = check(structured)
     checker.raise_if_any()
-    return preview
+    return checked
 
 
 #: One encoder for every canonical document (``json.dumps`` with options builds one per call).
@@ -384,12 +401,42 @@ _COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
+class _Unknown:
+    """The type of :data:`UNKNOWN`."""
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+#: What the lenient converter puts where a value is missing or of the wrong
+#: type (the strict pass has reported it): the checks skip it. Typed ``Any``
+#: because it stands in for a value of any field's type.
+UNKNOWN: Any = _Unknown()
+
+
+def _known(value: object) -> bool:
+    return value is not UNKNOWN
+
+
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
 def _codepoint(char: str) -> str:
     return f"U+{ord(char):04X}"
+
+
+@attrs.define
+class _AssetIndex:
+    """The assets' types by id, as far as they are known."""
+
+    types: dict[str, str] = attrs.Factory(dict)
+    #: False when some asset's id is unknown: a reference not found may name it.
+    complete: bool = True
+
+    def type_of(self, asset_id: str) -> str | None:
+        """The asset's type (:data:`UNKNOWN` if of the wrong type), None if no asset has that id."""
+        return self.types.get(asset_id)
 
 
 @attrs.define
@@ -409,53 +456,64 @@ class _Checker:
 
     def job_request(self, request: JobRequest) -> JobRequest:
         job_id = request.job_id
-        if job_id is not None:
+        if job_id is not None and _known(job_id):
             if _UUID.fullmatch(job_id):
                 job_id = job_id.lower()
             else:
                 self.error("jobId", "must be a UUID like 123e4567-e89b-42d3-a456-426614174000")
         self.identifier("projectId", request.project_id)
-        if request.request_id is not None:
+        if request.request_id is not None and _known(request.request_id):
             if not request.request_id:
                 self.error("requestId", "must not be empty")
             elif len(request.request_id) > MAX_REQUEST_ID_CHARS:
                 self.error("requestId", f"must be at most {MAX_REQUEST_ID_CHARS} characters")
             elif not _REQUEST_ID.fullmatch(request.request_id):
                 self.error("requestId", "must be printable ASCII without spaces")
+        if not _known(request.preview_request):
+            return request
         preview = self.preview_request(request.preview_request, "previewRequest")
         return attrs.evolve(request, job_id=job_id, preview_request=preview)
 
     def preview_request(self, preview: PreviewRequest, path: str) -> PreviewRequest:
         limits = self.limits
         self.identifier(_join(path, "chapterId"), preview.chapter_id)
-        self.output(_join(path, "output"), preview.output)
+        if _known(preview.output):
+            self.output(_join(path, "output"), preview.output)
 
+        assets = _AssetIndex()
         assets_path = _join(path, "assets")
-        if len(preview.assets) > limits.max_assets:
+        if not _known(preview.assets):
+            assets.complete = False
+        elif len(preview.assets) > limits.max_assets:
             self.error(assets_path, f"must have at most {limits.max_assets} assets")
-        asset_types: dict[str, str] = {}
-        for index, asset in enumerate(preview.assets):
-            self.asset(f"{assets_path}[{index}]", asset, asset_types)
+        for index, asset in enumerate(preview.assets if _known(preview.assets) else ()):
+            self.asset(f"{assets_path}[{index}]", asset, assets)
 
         steps_path = _join(path, "steps")
-        if not preview.steps:
+        sent_steps: tuple[Step, ...] = preview.steps if _known(preview.steps) else ()
+        if not _known(preview.steps):
+            pass
+        elif not preview.steps:
             self.error(steps_path, "must have at least one step")
         elif len(preview.steps) > limits.max_steps:
             self.error(steps_path, f"must have at most {limits.max_steps} steps")
         step_ids: set[str] = set()
         steps = tuple(
-            self.step(f"{steps_path}[{index}]", step, step_ids, asset_types)
-            for index, step in enumerate(preview.steps)
+            self.step(f"{steps_path}[{index}]", step, step_ids, assets)
+            for index, step in enumerate(sent_steps)
         )
-        total_ms = preview.total_duration_ms
-        if total_ms > limits.max_total_duration_ms:
-            self.error(
-                steps_path,
-                f"total duration {total_ms} ms must be at most {limits.max_total_duration_ms} ms",
-            )
-        if preview.audio is not None:
-            self.audio(_join(path, "audio"), preview.audio, asset_types, total_ms)
-        if all(checked is sent for checked, sent in zip(steps, preview.steps)):
+        # The total is known only when every duration is.
+        total_ms: int | None = None
+        if _known(preview.steps) and all(_known(step) and _known(step.duration_ms) for step in steps):
+            total_ms = sum(step.duration_ms for step in steps)
+            if total_ms > limits.max_total_duration_ms:
+                self.error(
+                    steps_path,
+                    f"total duration {total_ms} ms must be at most {limits.max_total_duration_ms} ms",
+                )
+        if preview.audio is not None and _known(preview.audio):
+            self.audio(_join(path, "audio"), preview.audio, assets, total_ms)
+        if all(checked is sent for checked, sent in zip(steps, sent_steps, strict=True)):
             return preview
         return attrs.evolve(preview, steps=steps)
 
@@ -473,24 +531,31 @@ class _Checker:
                     message = f"preset '{output.preset}' has {name} {value}, outside {low}..{high}"
                     self.error(path, message)
                 continue
-            self.in_range(_join(path, name), value, low, high)
-            if name != "fps" and low <= value <= high and value % 2:
+            if self.in_range(_join(path, name), value, low, high) and name != "fps" and value % 2:
                 self.error(_join(path, name), "must be an even number (H.264 4:2:0)")
 
-    def asset(self, path: str, asset: Asset, asset_types: dict[str, str]) -> None:
-        if self.identifier(_join(path, "id"), asset.id):
-            if asset.id in asset_types:
+    def asset(self, path: str, asset: Asset, assets: _AssetIndex) -> None:
+        if not _known(asset):
+            assets.complete = False
+            return
+        if not _known(asset.id):
+            assets.complete = False
+        elif self.identifier(_join(path, "id"), asset.id):
+            if asset.id in assets.types:
                 self.error(_join(path, "id"), f"duplicate asset id '{asset.id}'")
             else:
-                asset_types[asset.id] = asset.type
-        try:
-            classify_uri(asset.uri, self.allowed_hosts, self.limits)
-        except UriError as exc:
-            self.error(_join(path, "uri"), exc.reason)
-        if asset.sha256 is not None and not _SHA256.fullmatch(asset.sha256):
+                assets.types[asset.id] = asset.type
+        if _known(asset.uri):
+            try:
+                classify_uri(asset.uri, self.allowed_hosts, self.limits)
+            except UriError as exc:
+                self.error(_join(path, "uri"), exc.reason)
+        if asset.sha256 is not None and _known(asset.sha256) and not _SHA256.fullmatch(asset.sha256):
             self.error(_join(path, "sha256"), "must be 64 lowercase hex characters")
 
-    def step(self, path: str, step: Step, step_ids: set[str], asset_types: dict[str, str]) -> Step:
+    def step(self, path: str, step: Step, step_ids: set[str], assets: _AssetIndex) -> Step:
+        if not _known(step):
+            return step
         limits = self.limits
         if self.identifier(_join(path, "id"), step.id):
             if step.id in step_ids:
@@ -506,17 +571,20 @@ class _Checker:
             self.text(_join(path, "title"), step.title, limits.max_title_chars, _CONTROL)
         if step.text is not None:
             self.text(_join(path, "text"), step.text, limits.max_text_chars, _TEXT_CONTROL)
-        if step.asset is not None:
-            asset_type = asset_types.get(step.asset)
+        if step.asset is not None and _known(step.asset):
+            asset_type = assets.type_of(step.asset)
             if asset_type is None:
-                self.error(_join(path, "asset"), f"unknown asset '{step.asset}'")
-            elif asset_type not in _VISUAL_TYPES:
+                if assets.complete:
+                    self.error(_join(path, "asset"), f"unknown asset '{step.asset}'")
+            elif asset_type not in _VISUAL_TYPES and _known(asset_type):
                 self.error(
                     _join(path, "asset"),
                     f"asset '{step.asset}' is {asset_type}; a step shows an image or video",
                 )
         background = step.background
-        if _COLOUR.fullmatch(background):
+        if not _known(background):
+            pass
+        elif _COLOUR.fullmatch(background):
             background = background.lower()
             if len(background) == 4:
                 background = "#" + "".join(2 * digit for digit in background[1:])
@@ -525,27 +593,32 @@ class _Checker:
         return step if background == step.background else attrs.evolve(step, background=background)
 
     def audio(
-        self, path: str, audio: AudioTrack, asset_types: dict[str, str], total_ms: int
+        self, path: str, audio: AudioTrack, assets: _AssetIndex, total_ms: int | None
     ) -> None:
-        asset_type = asset_types.get(audio.asset)
+        """Check the audio track; ``total_ms`` is the steps' total duration, None when unknown."""
+        asset_type = assets.type_of(audio.asset) if _known(audio.asset) else UNKNOWN
         if asset_type is None:
-            self.error(_join(path, "asset"), f"unknown asset '{audio.asset}'")
-        elif asset_type != "audio":
+            if assets.complete:
+                self.error(_join(path, "asset"), f"unknown asset '{audio.asset}'")
+        elif asset_type != "audio" and _known(asset_type):
             message = f"asset '{audio.asset}' is {asset_type}; audio needs an audio asset"
             self.error(_join(path, "asset"), message)
-        if not MIN_VOLUME <= audio.volume <= MAX_VOLUME:
+        if _known(audio.volume) and not MIN_VOLUME <= audio.volume <= MAX_VOLUME:
             self.error(_join(path, "volume"), f"must be between {MIN_VOLUME} and {MAX_VOLUME}")
         fades_ok = self.in_range(_join(path, "fadeInMs"), audio.fade_in_ms, 0, None)
         fades_ok &= self.in_range(_join(path, "fadeOutMs"), audio.fade_out_ms, 0, None)
-        fades_ms = audio.fade_in_ms + audio.fade_out_ms
-        if fades_ok and total_ms and fades_ms > total_ms:  # no steps: reported already
-            self.error(
-                path,
-                f"fadeInMs + fadeOutMs ({fades_ms} ms) must be at most"
-                f" the total duration ({total_ms} ms)",
-            )
+        if fades_ok and total_ms:  # no steps: reported already
+            fades_ms = audio.fade_in_ms + audio.fade_out_ms
+            if fades_ms > total_ms:
+                self.error(
+                    path,
+                    f"fadeInMs + fadeOutMs ({fades_ms} ms) must be at most"
+                    f" the total duration ({total_ms} ms)",
+                )
 
     def identifier(self, path: str, value: str) -> bool:
+        if not _known(value):
+            return False
         if not value:
             self.error(path, "must not be empty")
         elif len(value) > self.limits.max_id_chars:
@@ -561,6 +634,8 @@ class _Checker:
         return False
 
     def text(self, path: str, value: str, max_chars: int, control: re.Pattern[str]) -> None:
+        if not _known(value):
+            return
         if len(value) > max_chars:
             self.error(path, f"must be at most {max_chars} characters")
         found = control.search(value)
@@ -569,6 +644,9 @@ class _Checker:
             self.error(path, f"must not contain control characters (found {codepoint})")
 
     def in_range(self, path: str, value: int, low: int, high: int | None) -> bool:
+        """Report ``value`` outside ``low..high``; True when it is known and inside."""
+        if not _known(value):
+            return False
         if value < low:
             self.error(path, f"must be at least {low}")
         elif high is not None and value > high:
@@ -643,28 +721,46 @@ def _renames(cls: type) -> dict[str, Any]:
 
 
 def _object_hook(
-    converter: Converter, cls: type, **overrides: Any
+    converter: Converter, cls: type, *, lenient: bool = False, **overrides: Any
 ) -> Callable[[object, type], Any]:
-    """A structure hook for ``cls`` from a JSON object with camelCase keys."""
-    generated = make_dict_structure_fn(cls, converter, **(_renames(cls) | overrides))
+    """A structure hook for ``cls`` from a JSON object with camelCase keys.
+
+    ``lenient``: anything but an object is :data:`UNKNOWN`, and a missing
+    required key is structured from :data:`UNKNOWN` (which its hook keeps).
+    """
+    generated: Callable[[Any, Any], Any] = make_dict_structure_fn(cls, converter, **(_renames(cls) | overrides))
+    required = {
+        _camel(field.name): UNKNOWN
+        for field in attrs.fields(cls)
+        if field.default is attrs.NOTHING
+    }
 
     def structure(value: object, _: type) -> Any:
         if type(value) is not dict:
+            if lenient:
+                return UNKNOWN
             raise _expected(value, "an object")
-        return generated(value, cls)
+        return generated(required | value if lenient else value, cls)
 
     return structure
 
 
 def _array_hook(
-    converter: Converter, item_type: type
+    converter: Converter, item_type: type, *, lenient: bool = False
 ) -> Callable[[object, type], tuple[Any, ...]]:
-    """A structure hook for ``tuple[item_type, ...]`` from a JSON array (and nothing else)."""
+    """A structure hook for ``tuple[item_type, ...]`` from a JSON array (and nothing else).
+
+    ``lenient``: anything but an array is :data:`UNKNOWN` (so are items, by their own hook).
+    """
     item_hook = converter.get_structure_hook(item_type)
 
-    def structure(value: object, tuple_type: type) -> tuple[Any, ...]:
+    def structure(value: object, tuple_type: type) -> Any:
         if type(value) is not list:
+            if lenient:
+                return UNKNOWN
             raise _expected(value, "an array")
+        if lenient:
+            return tuple(item_hook(item, item_type) for item in value)
         items: list[Any] = []
         errors: list[Exception] = []
         for index, item in enumerate(value):
@@ -681,19 +777,43 @@ def _array_hook(
     return structure
 
 
-def _output_hook(converter: Converter) -> Callable[[object, type], OutputSettings]:
-    """``output``: a preset name or ``{"width", "height", "fps"}`` (all required)."""
-    from_object = make_dict_structure_fn(OutputSettings, converter, preset=override(omit=True))
+def _output_hook(converter: Converter, *, lenient: bool = False) -> Callable[[object, type], Any]:
+    """``output``: a preset name or ``{"width", "height", "fps"}`` (all required).
 
-    def structure(value: object, _: type) -> OutputSettings:
-        if type(value) is str:
-            if value not in OUTPUT_PRESETS:
-                presets = ", ".join(OUTPUT_PRESETS)
-                raise _Invalid(f"unknown preset '{value}'; expected one of {presets}")
-            return OutputSettings.from_preset(value)
+    ``lenient``: an unknown preset or another type is :data:`UNKNOWN`, a
+    missing size is structured from :data:`UNKNOWN`.
+    """
+    from_object = make_dict_structure_fn(OutputSettings, converter, preset=override(omit=True))
+    sizes = {"width": UNKNOWN, "height": UNKNOWN, "fps": UNKNOWN}
+
+    def structure(value: object, _: type) -> Any:
         if type(value) is dict:
-            return from_object(value, OutputSettings)
+            return from_object(sizes | value if lenient else value, OutputSettings)
+        if type(value) is str and value in OUTPUT_PRESETS:
+            return OutputSettings.from_preset(value)
+        if lenient:
+            return UNKNOWN
+        if type(value) is str:
+            presets = ", ".join(OUTPUT_PRESETS)
+            raise _Invalid(f"unknown preset '{value}'; expected one of {presets}")
         raise _expected(value, "a preset name or an object with width, height and fps")
+
+    return structure
+
+
+def _is_tuple_of(item_type: type) -> Callable[[Any], bool]:
+    """A cattrs predicate for ``tuple[item_type, ...]``."""
+    return lambda type_: bool(type_ == tuple[item_type, ...])  # type: ignore[valid-type]
+
+
+def _lenient(hook: Callable[[object, type], _T]) -> Callable[[object, type], Any]:
+    """``hook``, with :data:`UNKNOWN` for a value it refuses."""
+
+    def structure(value: object, type_: type) -> Any:
+        try:
+            return hook(value, type_)
+        except _Invalid:
+            return UNKNOWN
 
     return structure
 
@@ -704,25 +824,31 @@ def _unstructure_output(output: OutputSettings) -> str | dict[str, int]:
     return {"width": output.width, "height": output.height, "fps": output.fps}
 
 
-def _build_converter() -> Converter:
-    converter = Converter(forbid_extra_keys=True, detailed_validation=True)
-    converter.register_structure_hook(int, _structure_int)
-    converter.register_structure_hook(float, _structure_float)
-    converter.register_structure_hook(str, _structure_str)
-    converter.register_structure_hook(bool, _structure_bool)
+def _build_converter(*, lenient: bool = False) -> Converter:
+    """The strict converter of pass 1, or (``lenient``) the one that structures what it can.
+
+    The lenient converter never raises for bad input: it keeps :data:`UNKNOWN`
+    where a value is missing or of the wrong type and ignores unknown keys.
+    """
+    converter = Converter(forbid_extra_keys=not lenient, detailed_validation=not lenient)
+    leaf = _lenient if lenient else (lambda hook: hook)
+    converter.register_structure_hook(int, leaf(_structure_int))
+    converter.register_structure_hook(float, leaf(_structure_float))
+    converter.register_structure_hook(str, leaf(_structure_str))
+    converter.register_structure_hook(bool, leaf(_structure_bool))
     # A class's function resolves its fields' hooks when generated: leaves first.
-    asset_type = override(rename="type", struct_hook=_structure_asset_type)
-    converter.register_structure_hook(Asset, _object_hook(converter, Asset, type=asset_type))
-    converter.register_structure_hook(Step, _object_hook(converter, Step))
-    converter.register_structure_hook(AudioTrack, _object_hook(converter, AudioTrack))
-    converter.register_structure_hook(OutputSettings, _output_hook(converter))
+    asset_type = override(rename="type", struct_hook=leaf(_structure_asset_type))
+    objects = functools.partial(_object_hook, converter, lenient=lenient)
+    converter.register_structure_hook(Asset, objects(Asset, type=asset_type))
+    converter.register_structure_hook(Step, objects(Step))
+    converter.register_structure_hook(AudioTrack, objects(AudioTrack))
+    converter.register_structure_hook(OutputSettings, _output_hook(converter, lenient=lenient))
     for item_type in (Step, Asset):
         converter.register_structure_hook_func(
-            lambda type_, item=item_type: type_ == tuple[item, ...],
-            _array_hook(converter, item_type),
+            _is_tuple_of(item_type), _array_hook(converter, item_type, lenient=lenient)
         )
-    converter.register_structure_hook(PreviewRequest, _object_hook(converter, PreviewRequest))
-    converter.register_structure_hook(JobRequest, _object_hook(converter, JobRequest))
+    converter.register_structure_hook(PreviewRequest, objects(PreviewRequest))
+    converter.register_structure_hook(JobRequest, objects(JobRequest))
 
     converter.register_unstructure_hook(OutputSettings, _unstructure_output)
     for cls in (Asset, Step, AudioTrack, PreviewRequest, JobRequest):
@@ -732,6 +858,8 @@ def _build_converter() -> Converter:
 
 
 _converter = _build_converter()
+#: Pass 2's input when pass 1 failed: see :data:`UNKNOWN`.
+_lenient_converter = _build_converter(lenient=True)
 
 
 def _structure(data: object, cls: type[_T]) -> _T:
@@ -755,10 +883,10 @@ def _field_errors(exc: BaseException, path: str) -> list[FieldError]:
         for sub in without:
             errors += _field_errors(sub, path)
     elif isinstance(exc, IterableValidationError):
-        with_notes, without = exc.group_exceptions()
-        for sub, note in with_notes:
-            errors += _field_errors(sub, f"{path}[{note.index}]")
-        for sub in without:
+        with_indices, without_index = exc.group_exceptions()
+        for sub, item_note in with_indices:
+            errors += _field_errors(sub, f"{path}[{item_note.index}]")
+        for sub in without_index:
             errors += _field_errors(sub, path)
     elif isinstance(exc, ForbiddenExtraKeysError):
         for key in sorted(exc.extra_fields, key=str):

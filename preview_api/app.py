@@ -1,4 +1,4 @@
-"""``create_app()``: the Starlette sub-app a host mounts (``app.mount("/api/preview", create_app())``)."""
+"""``create_app()``: the Starlette sub-app a host mounts (``PreviewMount("/api/preview", app=create_app())``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
 
 import preview_actors
-from preview_actors.errors import PreviewError
+from preview_actors.errors import ConfigError, PreviewError
 from preview_actors.settings import Settings
 
 from .artifacts import artifact_route
@@ -18,6 +18,7 @@ from .errors import handle_http_exception, handle_preview_error, handle_unexpect
 from .health import health_routes
 from .openapi import openapi_route
 from .request_id import RequestIdMiddleware
+from .routing import NotFound
 from .cancel import cancel_route
 from .status import status_route
 from .submit import submit_route
@@ -37,7 +38,9 @@ class PreviewApp(Starlette):
         return RequestIdMiddleware(super().build_middleware_stack())
 
 
-def create_app(settings: Settings | None = None, *, authorize: Authorize | None = None) -> PreviewApp:
+def create_app(
+    settings: Settings | None = None, *, authorize: Authorize | None = None, require_token: bool = False
+) -> PreviewApp:
     """The preview API, with routes relative to where it is mounted.
 
     ``settings=None`` uses the runtime set up from the environment
@@ -45,9 +48,17 @@ def create_app(settings: Settings | None = None, *, authorize: Authorize | None 
     :func:`preview_actors.setup`. The app keeps that runtime for its life.
     ``authorize(request, project_id) -> bool`` (sync or async) is the host's
     access rule; see :mod:`preview_api.context` for when it is asked.
+    ``require_token=True`` makes submit, status and cancel need
+    ``Authorization: Bearer PREVIEW_API_TOKEN`` too, as the standalone server
+    does; it raises :class:`~preview_actors.errors.ConfigError` when no token is set.
+
+    Mount it with :class:`~preview_api.PreviewMount` so that the bare mount
+    path (``POST /api/preview``) reaches it too.
     """
     runtime = preview_actors.current() if settings is None else preview_actors.setup(settings)
-    context = ApiContext(runtime=runtime, authorize=authorize)
+    if require_token and runtime.settings.api_token is None:
+        raise ConfigError("PREVIEW_API_TOKEN", "must be set when the API requires the token (require_token=True)")
+    context = ApiContext(runtime=runtime, authorize=authorize, require_token=require_token)
     if runtime.settings.api_token is None and runtime.settings.signing_key is None:
         logger.warning(
             "Artifact downloads are disabled: set PREVIEW_API_TOKEN or PREVIEW_SIGNING_KEY to enable them."
@@ -59,7 +70,7 @@ def create_app(settings: Settings | None = None, *, authorize: Authorize | None 
             cancel_route(context),
             artifact_route(context),
             *health_routes(context),
-            openapi_route(runtime.settings),
+            openapi_route(runtime.settings, require_token=require_token),
         ],
         exception_handlers={
             HTTPException: handle_http_exception,
@@ -69,5 +80,6 @@ def create_app(settings: Settings | None = None, *, authorize: Authorize | None 
     )
     # "/healthz/" is a 404 like any unknown path, not a redirect without a JSON body.
     app.router.redirect_slashes = False
+    app.router.default = NotFound(app.router.routes)
     app.state.runtime = runtime
     return app

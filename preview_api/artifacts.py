@@ -18,7 +18,6 @@ import anyio
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from preview_actors.storage import ArtifactStore
@@ -30,6 +29,7 @@ from .errors import ApiError
 from .files import FileSliceResponse
 from .jobs import job_id_of, load_job
 from .ranges import ByteRange, parse_range
+from .routing import JobRoute
 from .status import DOWNLOAD_ROLES
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 CACHE_MAX_AGE_S = 3600
 
 
-def artifact_route(context: ApiContext) -> Route:
+def artifact_route(context: ApiContext) -> JobRoute:
     async def artifact(request: Request) -> ASGIApp:
         job_id = job_id_of(request)
         role = _role_of(request)
@@ -81,7 +81,7 @@ def artifact_route(context: ApiContext) -> Route:
         headers["Content-Range"] = ranged.content_range(size)
         return FileSliceResponse(file, ranged.start, ranged.length, status_code=206, headers=headers)
 
-    return Route("/{jobId}/artifact", artifact, methods=["GET"], name="artifact")
+    return JobRoute("/{jobId}/artifact", artifact, methods=["GET"], name="artifact")
 
 
 def _open_artifact(artifacts: ArtifactStore, relative_path: str) -> tuple[BinaryIO, int]:

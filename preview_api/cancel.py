@@ -11,7 +11,6 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from preview_actors.cancel import cancel_job
 from preview_actors.store import JobState
@@ -20,11 +19,13 @@ from .context import ApiContext
 from .errors import ApiError
 from .jobs import job_id_of, load_job
 from .responses import NO_STORE, ApiJSONResponse
+from .routing import JobRoute
 from .status import artifact_links
 
 
-def cancel_route(context: ApiContext) -> Route:
+def cancel_route(context: ApiContext) -> JobRoute:
     async def cancel(request: Request) -> Response:
+        context.require_caller(request)
         job_id = job_id_of(request)
         record = await load_job(context.runtime, job_id)
         await context.require_authorized(request, record.project_id)
@@ -35,4 +36,4 @@ def cancel_route(context: ApiContext) -> Route:
         document["artifact"] = artifact_links(request, record, context.runtime.settings.signing_key)
         return ApiJSONResponse(document, headers=NO_STORE)
 
-    return Route("/{jobId}", cancel, methods=["DELETE"], name="cancel")
+    return JobRoute("/{jobId}", cancel, methods=["DELETE"], name="cancel")

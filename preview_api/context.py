@@ -14,6 +14,10 @@ on that project. It is called
   an authorized status call) and does not ask again.
 
 A false answer is 403 ``forbidden``; an exception is a 500.
+
+``require_token`` (the standalone server with ``PREVIEW_API_TOKEN`` set)
+makes submit, status and cancel ask for the bearer token first, before the
+body is read or the job looked up (see :mod:`preview_api.auth`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from starlette.requests import Request
 
 from preview_actors.runtime import Runtime
 
+from .auth import check_bearer
 from .errors import ApiError
 
 #: The host's access rule: ``(request, project_id) -> bool``, sync or async.
@@ -37,6 +42,13 @@ Authorize = Callable[[Request, str], bool | Awaitable[bool]]
 class ApiContext:
     runtime: Runtime
     authorize: Authorize | None = None
+    #: Whether the job routes need ``Authorization: Bearer PREVIEW_API_TOKEN``.
+    require_token: bool = False
+
+    def require_caller(self, request: Request) -> None:
+        """401/403 unless the request carries the bearer token, when the app requires it."""
+        if self.require_token:
+            check_bearer(request, self.runtime.settings.api_token)
 
     async def require_authorized(self, request: Request, project_id: str) -> None:
         """403 unless the host's ``authorize`` (if any) allows ``project_id``."""

@@ -120,7 +120,20 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     headers = dict(exc.headers or {})
     if exc.status_code in (204, 304):  # no body allowed
         return Response(status_code=exc.status_code, headers=headers)
-    return ApiError(exc.status_code, http_error_code(exc.status_code), exc.detail, headers=headers).response()
+    message = exc.detail
+    if exc.status_code == 405 and "Allow" in headers:
+        allowed = sorted((method.strip() for method in headers["Allow"].split(",")), key=_method_order)
+        headers["Allow"] = ", ".join(allowed)
+        message = f"{request.method} is not allowed here; allowed: {headers['Allow']}"
+    return ApiError(exc.status_code, http_error_code(exc.status_code), message, headers=headers).response()
+
+
+#: The order ``Allow`` lists methods in (Starlette keeps them in a set).
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _method_order(method: str) -> tuple[int, str]:
+    return (_METHOD_ORDER.index(method) if method in _METHOD_ORDER else len(_METHOD_ORDER), method)
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:

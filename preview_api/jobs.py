@@ -15,10 +15,15 @@ from .errors import ApiError
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
+def is_job_id(text: str) -> bool:
+    """Whether ``text`` has the shape of a job id (a UUID, any case)."""
+    return _UUID.fullmatch(text) is not None
+
+
 def job_id_of(request: Request) -> str:
     """The path's ``jobId``, lowercased as the store keeps it; 404 when it is not a UUID."""
     raw = str(request.path_params.get("jobId", ""))
-    if _UUID.fullmatch(raw) is None:
+    if not is_job_id(raw):
         raise not_found(raw)
     return raw.lower()
 

@@ -27,9 +27,19 @@ def load_document() -> dict[str, Any]:
     return document
 
 
-def document_for(settings: Settings) -> dict[str, Any]:
-    """The shipped document with ``settings``' limits in its request schemas."""
+#: Operations that need the bearer token where the app requires it (``require_token``).
+TOKEN_OPERATIONS = (("/", "post"), ("/{jobId}/status", "get"), ("/{jobId}", "delete"))
+
+
+def document_for(settings: Settings, *, require_token: bool = False) -> dict[str, Any]:
+    """The shipped document with ``settings``' limits in its request schemas.
+
+    ``require_token``: the job routes' bearer token is required, not optional.
+    """
     document = copy.deepcopy(load_document())
+    if require_token:
+        for path, method in TOKEN_OPERATIONS:
+            document["paths"][path][method]["security"] = [{"bearerToken": []}]
     limits = settings.limits
     schemas = document["components"]["schemas"]
     schemas["Identifier"]["maxLength"] = limits.max_id_chars
@@ -56,8 +66,8 @@ def document_for(settings: Settings) -> dict[str, Any]:
     return document
 
 
-def openapi_route(settings: Settings) -> Route:
-    document = document_for(settings)
+def openapi_route(settings: Settings, *, require_token: bool = False) -> Route:
+    document = document_for(settings, require_token=require_token)
 
     async def openapi(request: Request) -> Response:
         served = {**document, "servers": [{"url": absolute_url(request, "")}]}

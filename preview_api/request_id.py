@@ -5,6 +5,9 @@ contextvar :data:`preview_actors.logs.log_context`, which a middleware running
 the endpoint in another task would lose). An endpoint may replace the id (a
 job request's own ``requestId`` wins over the header) with
 :func:`set_request_id`; the answer carries the id current when its headers go out.
+
+Nested in itself (the standalone server wraps its mount of the sub-app), the
+inner middleware finds the id already in the scope and leaves it to the outer one.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ class RequestIdMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or STATE_KEY in scope.get("state", {}):
             await self.app(scope, receive, send)
             return
         incoming = Headers(scope=scope).get(HEADER)

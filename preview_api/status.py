@@ -12,13 +12,13 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from preview_actors.store import JobRecord, JobState
 
 from .context import ApiContext
 from .jobs import job_id_of, load_job
 from .responses import NO_STORE, ApiJSONResponse
+from .routing import JobRoute
 from .signing import signed_query
 from .urls import absolute_url
 
@@ -26,8 +26,9 @@ from .urls import absolute_url
 DOWNLOAD_ROLES = ("video", "poster")
 
 
-def status_route(context: ApiContext) -> Route:
+def status_route(context: ApiContext) -> JobRoute:
     async def status(request: Request) -> Response:
+        context.require_caller(request)
         job_id = job_id_of(request)
         record = await load_job(context.runtime, job_id)
         await context.require_authorized(request, record.project_id)
@@ -35,7 +36,7 @@ def status_route(context: ApiContext) -> Route:
         document["artifact"] = artifact_links(request, record, context.runtime.settings.signing_key)
         return ApiJSONResponse(document, headers=NO_STORE)
 
-    return Route("/{jobId}/status", status, methods=["GET"], name="status")
+    return JobRoute("/{jobId}/status", status, methods=["GET"], name="status")
 
 
 def artifact_links(request: Request, record: JobRecord, signing_key: str | None) -> dict[str, Any] | None:

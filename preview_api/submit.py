@@ -16,16 +16,14 @@ from __future__ import annotations
 import functools
 import logging
 
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from preview_actors import logs, metrics
-from preview_actors.errors import PreviewError, QueueFullError
+from preview_actors.errors import PreviewError
 from preview_actors.model import parse_job_request
-from preview_actors.runtime import Runtime
 from preview_actors.submit import submit_preview_async
 
 from .body import parse_json, read_bounded, require_json
@@ -48,6 +46,8 @@ REJECTION_REASONS = {
     "not_json": "not_json",
     "too_large": "too_large",
     "forbidden": "forbidden",
+    "unauthorized": "unauthorized",
+    "invalid_token": "unauthorized",
     "job_conflict": "conflict",
     "queue_full": "queue_full",
     "unavailable": "unavailable",
@@ -63,8 +63,6 @@ def submit_route(context: ApiContext) -> Route:
             reason = REJECTION_REASONS.get(answer.code)
             if reason is not None:
                 metrics.JOBS_REJECTED.labels(reason=reason).inc()
-            if isinstance(error, QueueFullError):
-                metrics.QUEUE_DEPTH.set(error.unfinished)
             raise answer from None
 
     return Route("/", submit, methods=["POST"], name="submit")
@@ -73,6 +71,7 @@ def submit_route(context: ApiContext) -> Route:
 async def _submit(context: ApiContext, request: Request) -> Response:
     runtime = context.runtime
     settings = runtime.settings
+    context.require_caller(request)
     require_json(request)
     body = await read_bounded(request, settings.max_body_bytes)
     data = parse_json(body)
@@ -86,24 +85,10 @@ async def _submit(context: ApiContext, request: Request) -> Response:
     record = submission.record
     if submission.created:
         metrics.JOBS_SUBMITTED.inc()
-    refresh = None
-    if submission.unfinished is not None:
-        metrics.QUEUE_DEPTH.set(submission.unfinished)
-    else:
-        refresh = BackgroundTask(_refresh_queue_depth, runtime)
     status_url = absolute_url(request, f"/{record.job_id}/status")
     return ApiJSONResponse(
         {"jobId": record.job_id, "state": record.state.value, "statusUrl": status_url},
         status_code=202 if submission.created else 200,
         headers={"Location": status_url, "Cache-Control": "no-store"},
-        background=refresh,
     )
-
-
-def _refresh_queue_depth(runtime: Runtime) -> None:
-    """Set ``preview_queue_depth`` after the answer is sent (a store round trip the client need not wait for)."""
-    try:
-        metrics.QUEUE_DEPTH.set(runtime.store.count_unfinished())
-    except Exception as error:  # noqa: BLE001 - a metric is best effort; the job is queued already
-        logger.warning("Could not read the queue depth: %s", error)
 

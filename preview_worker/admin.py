@@ -24,7 +24,10 @@ def add_commands(commands: Any) -> None:
     which.add_argument("job_ids", nargs="*", default=[], metavar="JOB_ID")
     which.add_argument("--all", action="store_true", help="replay every dead-lettered job")
     replay.set_defaults(run=_dlq_replay)
-    cancel = commands.add_parser("cancel", help="cancel a queued or running job")
+    cancel = commands.add_parser(
+        "cancel",
+        help="cancel a queued or running job (exit 1 if it has succeeded or failed already)",
+    )
     cancel.add_argument("job_id", metavar="JOB_ID")
     cancel.set_defaults(run=_cancel)
 
@@ -71,16 +74,23 @@ def _dlq_replay(args: argparse.Namespace) -> int:
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    from preview_actors import JobNotFoundError, current
+    from preview_actors import JobNotFoundError, JobState, current
     from preview_actors.cancel import cancel_job
 
+    runtime = current()
+    before = runtime.store.get(args.job_id)
+    cancelled_before = before is not None and before.state is JobState.CANCELLED
     try:
-        record = cancel_job(args.job_id, runtime=current())
+        record = cancel_job(args.job_id, runtime=runtime)
     except JobNotFoundError:
         print(f"preview-worker: no job {args.job_id}", file=sys.stderr)
         return 1
-    if record.state.value == "cancelled":
+    if record.state is not JobState.CANCELLED:
+        # As DELETE /{jobId} answers 409: a finished job cannot be cancelled.
+        print(f"preview-worker: job {args.job_id} has already {record.state.value}; nothing to cancel", file=sys.stderr)
+        return 1
+    if cancelled_before:
+        print(f"job {args.job_id} was cancelled already")
+    else:
         print(f"job {args.job_id} cancelled")
-        return 0
-    print(f"job {args.job_id} had already {record.state.value}; nothing to cancel")
     return 0

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -112,3 +113,47 @@ def test_invalid_setting_is_named(tmp_path: Path, chapter: Path) -> None:
     result = run_cli(tmp_path, "render", str(chapter), PREVIEW_RENDER_TIMEOUT_S="soon")
     assert result.returncode == 2
     assert "PREVIEW_RENDER_TIMEOUT_S" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("state", "exit_code", "stream", "message"),
+    [
+        ("succeeded", 1, "stderr", "has already succeeded; nothing to cancel"),
+        ("failed", 1, "stderr", "has already failed; nothing to cancel"),
+        ("cancelled", 0, "stdout", "was cancelled already"),
+    ],
+)
+def test_cancel_of_a_finished_job_says_so(
+    runtime_factory: Any, state: str, exit_code: int, stream: str, message: str
+) -> None:
+    import uuid
+
+    from preview_actors.store import JobRecord, JobState
+    from workers import worker_env
+
+    # Given a job that has ended
+    runtime = runtime_factory("sqlite")
+    job_id = str(uuid.uuid4())
+    runtime.store.create(
+        JobRecord(
+            job_id=job_id,
+            project_id="project-1",
+            request_id="r-1",
+            content_sha256="0" * 64,
+            request={},
+            state=JobState(state),
+            progress=1.0,
+            enqueued=True,
+        )
+    )
+
+    # When an operator cancels it
+    result = subprocess.run(
+        [sys.executable, "-m", "preview_worker", "cancel", job_id],
+        env=worker_env(runtime), cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+
+    # Then the command says it had finished, and fails unless it is cancelled already
+    assert result.returncode == exit_code, (result.stdout, result.stderr)
+    assert f"job {job_id} {message}" in getattr(result, stream)
+    assert runtime.store.get(job_id).state is JobState(state)

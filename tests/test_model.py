@@ -222,6 +222,60 @@ def test_semantic_problems_are_all_listed() -> None:
     ]
 
 
+def test_type_errors_do_not_hide_the_other_problems() -> None:
+    # Given a body with type errors and, elsewhere, values of the right type that break limits and references
+    body = full_body()
+    body["projectId"] = "has space"
+    body["previewRequest"]["steps"][0]["durationMs"] = "3000"  # type
+    body["previewRequest"]["steps"][1]["durationMs"] = 10  # limit
+    body["previewRequest"]["steps"][1]["asset"] = "nope"  # reference
+    body["previewRequest"]["assets"][0]["type"] = 4  # type
+    body["previewRequest"]["assets"][1]["uri"] = "../x.mp4"  # refused uri
+    body["previewRequest"]["audio"]["volume"] = "loud"  # type
+    body["previewRequest"]["audio"]["fadeInMs"] = -1  # limit
+
+    with pytest.raises(ValidationError) as caught:
+        parse(body)
+
+    # Then every problem is listed, the type errors first
+    assert caught.value.errors == (
+        FieldError("previewRequest.steps[0].durationMs", "must be an integer"),
+        FieldError("previewRequest.assets[0].type", "must be a string"),
+        FieldError("previewRequest.audio.volume", "must be a number"),
+        FieldError("projectId", "must start with a letter or digit and contain only letters, digits, '.', '_', ':' and '-'"),
+        FieldError("previewRequest.assets[1].uri", "'..' is not allowed in an asset path"),
+        FieldError("previewRequest.steps[1].durationMs", "must be at least 100"),
+        FieldError("previewRequest.steps[1].asset", "unknown asset 'nope'"),
+        FieldError("previewRequest.audio.fadeInMs", "must be at least 0"),
+    )
+    assert caught.value.field == "previewRequest.steps[0].durationMs"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "silent"),
+    [
+        # An asset whose id or kind is unknown: a step naming it may be right, so no "unknown asset".
+        (lambda body: body["previewRequest"]["assets"][0].update(id=5), "previewRequest.steps[0].asset"),
+        (lambda body: body["previewRequest"]["assets"].__setitem__(0, "cover"), "previewRequest.steps[0].asset"),
+        (lambda body: body["previewRequest"].update(assets={"cover": {}}), "previewRequest.steps[0].asset"),
+        (lambda body: body["previewRequest"]["assets"][2].update(type="sound"), "previewRequest.audio.asset"),
+        # A duration of the wrong type: no total to compare the fades with.
+        (lambda body: body["previewRequest"]["steps"][0].update(durationMs=None), "previewRequest.audio"),
+        (lambda body: body["previewRequest"].update(steps="all of them"), "previewRequest.audio"),
+    ],
+)
+def test_a_type_error_causes_no_second_error_about_what_it_hides(mutate: Callable[[dict[str, Any]], Any], silent: str) -> None:
+    body = full_body()
+    body["previewRequest"]["audio"]["fadeOutMs"] = 4000  # with the 5000 ms of steps: fine
+    mutate(body)
+
+    with pytest.raises(ValidationError) as caught:
+        parse(body)
+
+    assert len(caught.value.errors) == 1, caught.value.errors
+    assert caught.value.errors[0].field != silent
+
+
 def test_configured_limits_apply() -> None:
     body = full_body()
     limits = Limits(max_steps=1, max_title_chars=3, max_width=1024)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import pytest
+
 from api_support import Api, checker, make_api, store_succeeded_job  # noqa: F401 - fixtures
 
 from conftest import chapter_request
@@ -27,16 +29,21 @@ def test_cancel_a_queued_job(make_api: MakeApi) -> None:
     assert again.status_code == 200 and again.json()["state"] == "cancelled"
 
 
-def test_cancel_a_finished_job_is_a_conflict(make_api: MakeApi, tmp_path: Path) -> None:
+@pytest.mark.parametrize("state", [JobState.SUCCEEDED, JobState.FAILED])
+def test_cancel_a_finished_job_is_a_conflict(make_api: MakeApi, tmp_path: Path, state: JobState) -> None:
     api = make_api()
-    job_id = store_succeeded_job(api.runtime, tmp_path, b"video")
+    job_id = store_succeeded_job(api.runtime, tmp_path, b"video", state=state)
 
     answer = api.client.delete(api.url(f"/{job_id}"))
 
+    # The checker validates the body against the Error schema and the X-Request-ID header.
     assert answer.status_code == 409
-    assert answer.json()["error"]["code"] == "job_finished"
-    assert "succeeded" in answer.json()["error"]["message"]
-    assert api.runtime.store.get(job_id).state is JobState.SUCCEEDED
+    assert answer.json()["error"] == {
+        "code": "job_finished",
+        "message": f"job {job_id} has {state.value} already",
+        "field": "jobId",
+    }
+    assert api.runtime.store.get(job_id).state is state
 
 
 def test_cancel_unknown_or_malformed_ids_is_404(make_api: MakeApi) -> None:

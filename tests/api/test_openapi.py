@@ -114,3 +114,36 @@ def test_the_checker_catches_answers_that_break_the_document(checker: OpenApiChe
         with pytest.raises(AssertionError):
             checker(bad)
 
+
+
+def test_asset_references_are_documented_as_references(checker: OpenApiChecker) -> None:
+    schemas = load_document()["components"]["schemas"]
+    asset_id = schemas["AssetId"]
+    assert "assets" in asset_id["description"]  # it says what it must name
+    # steps[].asset and audio.asset point at the shared schema, not at a free string
+    assert {"$ref": "#/components/schemas/AssetId"} in schemas["Step"]["properties"]["asset"]["anyOf"]
+    assert schemas["AudioTrack"]["properties"]["asset"] == {"$ref": "#/components/schemas/AssetId"}
+    # and the schema refuses what can never be an asset id
+    for bad in ("has space", "", "../cover"):
+        body = chapter_request()
+        body["previewRequest"]["steps"][0]["asset"] = bad  # type: ignore[index]
+        with pytest.raises(AssertionError, match="JobRequest"):
+            checker.validate_schema(body, "JobRequest")
+
+
+def test_the_served_limits_reach_asset_references(make_api: MakeApi, checker: OpenApiChecker) -> None:
+    api = make_api(limits=Limits(max_id_chars=8))
+    document = api.client.get(api.url("/openapi.json")).json()
+    # AssetId is an Identifier: the configured length applies to it too
+    schemas = document["components"]["schemas"]
+    assert schemas["Identifier"]["maxLength"] == 8
+    assert schemas["AssetId"]["allOf"] == [{"$ref": "#/components/schemas/Identifier"}]
+
+
+def test_job_routes_document_the_bearer_token_they_may_need() -> None:
+    paths = load_document()["paths"]
+    for path, method in (("/", "post"), ("/{jobId}/status", "get"), ("/{jobId}", "delete")):
+        operation = paths[path][method]
+        # optional in the shipped document: a host's mount decides; the standalone server requires it
+        assert operation["security"] == [{"bearerToken": []}, {}], (path, method)
+        assert "401" in operation["responses"], (path, method)

@@ -113,6 +113,37 @@ def test_every_field_error_is_listed(make_api: MakeApi) -> None:
     assert error["message"] == "must be an integer (and 1 more)"
 
 
+def test_type_errors_and_limit_errors_are_listed_together(make_api: MakeApi) -> None:
+    api = make_api()
+    body = chapter_request()
+    body["projectId"] = "has space"  # a limit (pattern)
+    body["previewRequest"]["steps"][0]["durationMs"] = "500"  # a type error
+    body["previewRequest"]["steps"][1]["asset"] = "missing"  # a reference
+
+    error = post_json(api, body).json()["error"]
+
+    assert (error["field"], error["message"]) == ("previewRequest.steps[0].durationMs", "must be an integer (and 2 more)")
+    assert [e["field"] for e in error["errors"]] == [
+        "previewRequest.steps[0].durationMs",
+        "projectId",
+        "previewRequest.steps[1].asset",
+    ]
+
+
+def test_at_most_50_errors_are_listed(make_api: MakeApi) -> None:
+    api = make_api()
+    body = chapter_request(steps=40)
+    for step in body["previewRequest"]["steps"]:  # type: ignore[index]
+        step.update(durationMs="500", background="red")  # a type error and a bad colour each: 80 problems
+
+    error = post_json(api, body).json()["error"]
+
+    assert len(error["errors"]) == 50
+    assert error["message"] == "must be an integer (and 79 more)"
+    assert error["errors"][0] == {"field": "previewRequest.steps[0].durationMs", "message": "must be an integer"}
+    assert error["errors"][-1]["field"] == "previewRequest.steps[9].background"
+
+
 @pytest.mark.parametrize(
     "content_type",
     [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=latin-1", "application/+json"],
