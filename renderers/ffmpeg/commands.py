@@ -2,10 +2,11 @@
 
 A still segment reads the step's frame, composed by Pillow, once on stdin and
 repeats it: RGB work (fades, the conversion to YUV) touches only the few frames
-that fade, never the whole segment. A clip segment overlays the clip, scaled to fit, on the step's
-composed frame, holds the clip's last frame as long as needed, and fades only
-the first and last few frames through RGB (ffmpeg's fade to a colour works in
-RGB only). The join is the concat demuxer with ``-c copy``.
+that fade, never the whole segment. A clip segment overlays the clip, as
+:class:`~renderers.ffmpeg.pictures.ClipPicture` shows it (fitted at its display
+aspect, alpha kept, BT.709 SDR), on the step's composed frame, holds the
+clip's last frame as long as needed, and fades only the first and last few
+frames through RGB (ffmpeg's fade to a colour works in RGB only). The join is the concat demuxer with ``-c copy``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from renderers.ffmpeg import encoder
 from renderers.ffmpeg.compose import Box
+from renderers.ffmpeg.pictures import ClipPicture
 from renderers.ffmpeg.probe import input_arg
 from renderers.ffmpeg.spec import Output
 from renderers.ffmpeg.timeline import Slot
@@ -83,7 +85,10 @@ def still_segment(ffmpeg: str, output: Output, slot: Slot, target: Path) -> list
     ]
 
 
-def clip_segment(ffmpeg: str, output: Output, slot: Slot, clip: Path, media_box: Box, target: Path) -> list[str]:
+def clip_segment(
+    ffmpeg: str, output: Output, slot: Slot, clip: Path, picture: ClipPicture, media_box: Box, target: Path
+) -> list[str]:
+    """A clip step: the clip, as :class:`ClipPicture` shows it, overlaid on the step's frame (on stdin)."""
     x0, y0, x1, y1 = media_box
     width, height = x1 - x0, y1 - y0
     frames, fade = slot.frames, slot.fade_frames
@@ -91,10 +96,9 @@ def clip_segment(ffmpeg: str, output: Output, slot: Slot, clip: Path, media_box:
     to_yuv = encoder.to_yuv_filter()
     graph = [
         f"[0:v]{to_yuv},loop=loop=-1:size=1:start=0,{frame_numbers(output.fps)}[base]",
-        f"[1:v:0]setpts=PTS-STARTPTS,fps={output.fps},"
-        f"scale=w={width}:h={height}:force_original_aspect_ratio=decrease:force_divisible_by=2"
-        f":out_color_matrix={encoder.VIDEO.colorspace}:out_range=tv:flags={encoder.SWS_FLAGS},"
-        f"setsar=1,format={encoder.VIDEO.pix_fmt},tpad=stop_mode=clone:stop=-1[clip]",
+        f"[1:v:0]setpts=PTS-STARTPTS,fps={output.fps},{picture.filters(width, height)},"
+        f"tpad=stop_mode=clone:stop=-1[clip]",
+        # overlay blends by the clip's alpha plane when it has one (yuva420p)
         f"[base][clip]overlay=x={x0}+({width}-w)/2:y={y0}+({height}-h)/2:eof_action=repeat,"
         f"trim=end_frame={frames}"
         + ("[v]" if not fade else ",split=3[in][body][out]"),
@@ -112,6 +116,7 @@ def clip_segment(ffmpeg: str, output: Output, slot: Slot, clip: Path, media_box:
     return [
         *_head(ffmpeg),
         *_raw_rgb_input(output),
+        *picture.input_args(),
         "-i", input_arg(clip),
         "-filter_complex", ";".join(graph),
         "-map", "[v]",
@@ -123,14 +128,19 @@ def clip_segment(ffmpeg: str, output: Output, slot: Slot, clip: Path, media_box:
     ]
 
 
-def clip_first_frame(ffmpeg: str, clip: Path, media_box: Box) -> list[str]:
-    """The clip's first frame, scaled as in its segment, as a PNG on stdout."""
+def clip_first_frame(ffmpeg: str, clip: Path, picture: ClipPicture, media_box: Box) -> list[str]:
+    """The clip's first frame as its segment shows it, as a PNG on stdout (RGBA when it has alpha)."""
     width, height = media_box[2] - media_box[0], media_box[3] - media_box[1]
+    to_rgb = (
+        f"scale=in_color_matrix={encoder.VIDEO.colorspace}:in_range=tv:flags={encoder.SWS_FLAGS},"
+        f"format={'rgba' if picture.alpha else 'rgb24'}"
+    )
     return [
         ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error",
+        *picture.input_args(),
         "-i", input_arg(clip),
         "-map", "0:v:0", "-frames:v", "1",
-        "-vf", f"scale=w={width}:h={height}:force_original_aspect_ratio=decrease:force_divisible_by=2",
+        "-vf", f"{picture.filters(width, height)},{to_rgb}",
         "-f", "image2pipe", "-c:v", "png", "pipe:1",
     ]
 

@@ -1,9 +1,10 @@
 """The render plan: what each segment is, its cache key, and the commands that make it.
 
 A segment's key hashes everything that decides its bytes (:func:`segment_identity`):
-the step's content (title, text, background, the asset's type and sha256), its
-frame count and fades, the output settings, the encoder settings, the fonts,
-the ffmpeg build and the renderer version. The step's id and position do not
+the step's content (title, text, background, the asset's type and sha256), how
+a clip's frames are decoded and converted (its picture filters: aspect, alpha,
+colour), its frame count and fades, the output settings, the encoder settings,
+the fonts, the ffmpeg build and the renderer version. The step's id and position do not
 count, so equal steps share one segment. The audio track has a key of its own.
 The plan is what a dry run writes as ``plan.json``.
 """
@@ -17,12 +18,14 @@ from typing import Any
 from renderers.ffmpeg import cache, commands, encoder, process, text
 from renderers.ffmpeg.assets import ResolvedAsset
 from renderers.ffmpeg.compose import Layout, plan_layout
+from renderers.ffmpeg.pictures import ClipPicture
 from renderers.ffmpeg.spec import Output, Spec
 from renderers.ffmpeg.timeline import Slot, layout_timeline, total_frames
 
 NAME = "ffmpeg"
 #: Bump whenever a change alters rendered bytes (layout, text, filters): it is in every cache key.
-VERSION = "1.0.0"
+#: 1.1.0: pictures as displayed (pixel aspect ratio, alpha in clips, 16-bit images, colour, ICC).
+VERSION = "1.1.0"
 
 SEGMENT_SUFFIX = ".mp4"
 AUDIO_SUFFIX = ".m4a"
@@ -42,6 +45,13 @@ class Segment:
     @property
     def is_clip(self) -> bool:
         return self.asset is not None and self.asset.asset.type == "video"
+
+    @property
+    def picture(self) -> ClipPicture | None:
+        """How the clip's frames are shown (None for a step without a clip)."""
+        if self.asset is None or not self.is_clip:
+            return None
+        return clip_picture(self.asset)
 
 
 @dataclass
@@ -79,11 +89,21 @@ class Plan:
 
     def segment_args(self, segment: Segment, target: Path) -> list[str]:
         output = self.spec.output
-        if segment.is_clip:
+        picture = segment.picture
+        if picture is not None:
             assert segment.asset is not None and segment.layout.media_box is not None
             clip = segment.asset.asset.path
-            return commands.clip_segment(self.ffmpeg, output, segment.slot, clip, segment.layout.media_box, target)
+            return commands.clip_segment(
+                self.ffmpeg, output, segment.slot, clip, picture, segment.layout.media_box, target
+            )
         return commands.still_segment(self.ffmpeg, output, segment.slot, target)
+
+    def poster_args(self, segment: Segment) -> list[str]:
+        """The command printing a clip step's first frame, as its segment shows it, as a PNG."""
+        picture = segment.picture
+        if picture is None or segment.asset is None or segment.layout.media_box is None:
+            raise ValueError(f"step {segment.slot.step.id!r} has no clip")
+        return commands.clip_first_frame(self.ffmpeg, segment.asset.asset.path, picture, segment.layout.media_box)
 
     def audio_args(self, target: Path) -> list[str]:
         assert self.audio is not None and self.spec.audio is not None
@@ -161,7 +181,7 @@ def make_plan(spec: Spec, assets: dict[str, ResolvedAsset], ffmpeg: str, work_di
         step = slot.step
         asset = assets[step.asset] if step.asset is not None else None
         layout = plan_layout(spec.output, step.title, step.text, has_media=asset is not None)
-        key = cache.key(segment_identity(context, spec.output, slot, asset))
+        key = cache.key(segment_identity(context, spec.output, slot, asset, layout))
         segments.append(Segment(slot, layout, asset, key, reused=key in seen or store.has(key, SEGMENT_SUFFIX)))
         seen.add(key)
     audio = None
@@ -186,9 +206,14 @@ def make_plan(spec: Spec, assets: dict[str, ResolvedAsset], ffmpeg: str, work_di
 
 
 def segment_identity(
-    context: dict[str, Any], output: Output, slot: Slot, asset: ResolvedAsset | None
+    context: dict[str, Any], output: Output, slot: Slot, asset: ResolvedAsset | None, layout: Layout
 ) -> dict[str, Any]:
+    """What decides a segment's bytes. A clip's picture filters depend on the ``layout``'s media box."""
     step = slot.step
+    picture = None
+    if asset is not None and asset.asset.type == "video" and layout.media_box is not None:
+        x0, y0, x1, y1 = layout.media_box
+        picture = clip_picture(asset).identity(x1 - x0, y1 - y0)
     return {
         **context,
         "kind": "segment",
@@ -199,7 +224,15 @@ def segment_identity(
         "title": step.title,
         "text": step.text,
         "asset": None if asset is None else {"type": asset.asset.type, "sha256": asset.sha256},
+        "picture": picture,
     }
+
+
+def clip_picture(asset: ResolvedAsset) -> ClipPicture:
+    """How a video asset's frames are shown, from its probed stream."""
+    if asset.media is None or asset.media.video is None:
+        raise ValueError(f"asset {asset.id!r} has no probed video stream")
+    return ClipPicture.of(asset.media.video)
 
 
 def _context(ffmpeg: str) -> dict[str, Any]:

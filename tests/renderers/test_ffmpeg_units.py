@@ -172,7 +172,7 @@ def test_probe_output_is_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
     clip, song = probe.probe("ffmpeg", [Path("/tmp/clip.mp4"), Path("/tmp/cover-art.mp3")])
 
     assert clip.duration_s == 2.5
-    assert clip.video == probe.VideoStream("h264", 480, 270)
+    assert clip.video == probe.VideoStream("h264", 480, 270, "yuv420p")
     assert clip.audio == probe.AudioStream("aac", 44100, 2)
     assert song.duration_s is None and song.video is None  # cover art is not a video
     assert song.audio == probe.AudioStream("mp3", 22050, 1)
