@@ -13,6 +13,13 @@ too; a graceful hand-back on shutdown does not), and moves the job to
 nothing. Status writes wait for a job store that is briefly away
 (:func:`~.store.patience.patiently`) instead of failing the render; progress
 writes are skipped meanwhile.
+
+The renderer's ``report.json`` is read once, when the renderer has exited 0
+(:mod:`.render_report`): its warnings are recorded on the job in the same
+write that moves it to ``hashing`` (so the status shows them from then on,
+and a new attempt starts without them) and counted in
+``preview_render_warnings_total``; who rendered and what the segment cache
+did travel on to finalize in the ``report`` of the stage messages.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from .errors import BrokerUnavailableError, JobCancelled, PermanentJobError
 from .execution import ExecutionLease, JobRenderingElsewhere
 from .jobfiles import JobFiles
 from .model import JobRequest
+from .render_report import RenderReport, RenderWarning, read_report
 from .renderer import RenderStopped, run_renderer
 from .runtime import Runtime
 from .storage import StoredArtifact, content_type_of, sha256_of_file
@@ -89,7 +97,11 @@ def render(runtime: Runtime, job_id: str) -> dict[str, Any]:
             started = patiently(
                 f"starting a render attempt of job {job_id}",
                 lambda: store.begin_attempt(
-                    job_id, max_attempts=max_attempts, state=JobState.RENDERING, progress=PROGRESS_RENDER_START
+                    job_id,
+                    max_attempts=max_attempts,
+                    state=JobState.RENDERING,
+                    progress=PROGRESS_RENDER_START,
+                    warnings=(),
                 ),
             )
         except AttemptsExhausted as exhausted:
@@ -104,18 +116,31 @@ def render(runtime: Runtime, job_id: str) -> dict[str, Any]:
             logger.info("Job's render is done already (it is %s); nothing to do.", record.state)
             return {"skipped": True}
         try:
-            rendered = _render_attempt(runtime, record, lease)
+            outcome = _render_attempt(runtime, record, lease)
         except (Shutdown, JobRenderingElsewhere):
             _hand_back(runtime, record)
             raise
-        if rendered is None:
+        if outcome is None:
             return {"skipped": True}
+        rendered, report = outcome
         # Still under the lease: from here a copy of this message finds the render done.
-        patiently(
+        recorded = patiently(
             f"recording the end of job {job_id}'s render",
-            lambda: store.update(job_id, state=JobState.HASHING, progress=PROGRESS_HASH_START),
+            lambda: store.update(
+                job_id, state=JobState.HASHING, progress=PROGRESS_HASH_START, warnings=report.warnings
+            ),
         )
-        return rendered
+        if recorded is not None and recorded.state is JobState.HASHING:
+            _count_warnings(report.warnings)
+        return {**rendered, "report": report.summary()}
+
+
+def _count_warnings(warnings: tuple[RenderWarning, ...]) -> None:
+    """Count a job's warnings as they are recorded: the render stage moves a job to hashing once."""
+    for warning in warnings:
+        metrics.RENDER_WARNINGS.labels(kind=warning.code).inc()
+    if warnings:
+        logger.info("The renderer reported %d warnings: %s.", len(warnings), ", ".join(sorted({w.code for w in warnings})))
 
 
 @contextlib.contextmanager
@@ -157,8 +182,11 @@ def _removed_on_failure(work_dir: Path) -> Iterator[None]:
         raise
 
 
-def _render_attempt(runtime: Runtime, record: JobRecord, lease: ExecutionLease) -> dict[str, Any] | None:
-    """Run the renderer for ``record``'s attempt; None when the job ended elsewhere meanwhile.
+def _render_attempt(
+    runtime: Runtime, record: JobRecord, lease: ExecutionLease
+) -> tuple[dict[str, Any], RenderReport] | None:
+    """Run the renderer for ``record``'s attempt: the hash stage's input and the renderer's
+    report; None when the job ended elsewhere meanwhile.
 
     Raises :class:`JobCancelled` when the job was cancelled, :class:`JobRenderingElsewhere`
     when another delivery took the lease, and what :func:`run_renderer` raises.
@@ -209,7 +237,8 @@ def _render_attempt(runtime: Runtime, record: JobRecord, lease: ExecutionLease) 
                 logger.info("Job ended (%s) while rendering; renderer killed, nothing to do.", ended.state)
                 return None
         logger.info("Renderer finished in %.2fs.", result.seconds)
-    return {"attempt": attempt, "outDir": files.relative(out_dir), "dryRun": request.dry_run}
+        report = read_report(out_dir / "report.json")
+    return {"attempt": attempt, "outDir": files.relative(out_dir), "dryRun": request.dry_run}, report
 
 
 def build_spec(request: JobRequest, job_id: str, assets: dict[str, Any], cache_dir: Path | None) -> dict[str, Any]:
@@ -323,7 +352,10 @@ def hash_artifacts(runtime: Runtime, job_id: str, rendered: dict[str, Any]) -> d
     for artifact in artifacts:
         metrics.ARTIFACT_BYTES.labels(role=artifact["role"]).observe(artifact["size"])
     logger.info("Stored %d artifacts, %d bytes.", len(artifacts), sum(artifact["size"] for artifact in artifacts))
-    return {"attempt": rendered["attempt"], "dryRun": rendered.get("dryRun", False), "artifacts": artifacts}
+    hashed = {"attempt": rendered["attempt"], "dryRun": rendered.get("dryRun", False), "artifacts": artifacts}
+    if "report" in rendered:
+        hashed["report"] = rendered["report"]
+    return hashed
 
 
 def finalize(runtime: Runtime, job_id: str, hashed: dict[str, Any]) -> dict[str, Any]:
@@ -338,7 +370,7 @@ def finalize(runtime: Runtime, job_id: str, hashed: dict[str, Any]) -> dict[str,
         (entry["role"], StoredArtifact(entry["sha256"], entry["size"], entry["path"], entry["contentType"]))
         for entry in hashed["artifacts"]
     ]
-    report = _read_report(runtime.settings.data_dir, hashed["artifacts"])
+    report = _report_of(runtime.settings.data_dir, hashed)
     container = build_container(
         job_id=job_id,
         project_id=record.project_id,
@@ -347,8 +379,8 @@ def finalize(runtime: Runtime, job_id: str, hashed: dict[str, Any]) -> dict[str,
         request_sha256=record.content_sha256,
         dry_run=request.dry_run,
         renderer={
-            "name": report.get("renderer", runtime.settings.renderer_name),
-            "version": report.get("version", "unknown"),
+            "name": report.renderer_name or runtime.settings.renderer_name,
+            "version": report.renderer_version or "unknown",
         },
         artifacts=stored,
     )
@@ -369,25 +401,28 @@ def finalize(runtime: Runtime, job_id: str, hashed: dict[str, Any]) -> dict[str,
     return {"container": files.relative(container_path)}
 
 
-def _count_success(record: JobRecord, report: dict[str, Any]) -> None:
+def _count_success(record: JobRecord, report: RenderReport) -> None:
     """Metrics of a job that just succeeded: its duration since submission, the renderer's segment cache."""
     metrics.JOBS_COMPLETED.labels(outcome="succeeded").inc()
     metrics.JOB_DURATION.observe(max(0.0, time.time() - record.created_at))
-    segments = report.get("segments")
-    for segment in segments if isinstance(segments, list) else ():
-        if isinstance(segment, dict) and isinstance(segment.get("reused"), bool):
-            metrics.SEGMENT_CACHE.labels(result="hit" if segment["reused"] else "miss").inc()
+    if report.segments_reused:
+        metrics.SEGMENT_CACHE.labels(result="hit").inc(report.segments_reused)
+    if report.segments_encoded:
+        metrics.SEGMENT_CACHE.labels(result="miss").inc(report.segments_encoded)
 
 
-def _read_report(data_dir: Path, artifacts: list[dict[str, Any]]) -> dict[str, Any]:
-    for entry in artifacts:
+def _report_of(data_dir: Path, hashed: dict[str, Any]) -> RenderReport:
+    """The render's report as the render stage summed it up; read from the stored report.json when the
+    message has no summary (the reconciliation re-enqueues a job without one, as an earlier release did)."""
+    summary = hashed.get("report")
+    if isinstance(summary, dict):
+        try:
+            return RenderReport.from_summary(summary)
+        except ValueError as error:
+            logger.warning("Reading report.json again: %s", error)
+    for entry in hashed["artifacts"]:
         if entry["role"] == "report":
-            try:
-                with open(data_dir / entry["path"], encoding="utf-8") as file:
-                    report = json.load(file)
-                return report if isinstance(report, dict) else {}
-            except (OSError, ValueError):
-                return {}
-    return {}
+            return read_report(data_dir / entry["path"])
+    return RenderReport()
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from ..errors import PreviewError
+from ..render_report import RenderWarning
 
 
 class JobState(str, enum.Enum):
@@ -32,7 +33,8 @@ TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCE
 #: States of a job whose render is done: a render message delivered again starts no attempt.
 RENDERED_STATES = frozenset({JobState.HASHING, JobState.FINALIZING})
 
-#: Fields whose values are JSON documents (stored as text by every backend).
+#: Fields whose values are JSON documents (stored as text by every backend; so is ``warnings``,
+#: a JSON list of :class:`~preview_actors.render_report.RenderWarning`).
 JSON_FIELDS = ("request", "error", "artifact")
 
 
@@ -61,6 +63,9 @@ class JobRecord:
     error: dict[str, Any] | None = None
     #: ``{"video": {sha256, size, contentType, path}, "poster": {…}}`` or None.
     artifact: dict[str, Any] | None = None
+    #: What the renderer reported of the render that produced the job's output, from
+    #: when that render ended; empty before (a new attempt starts empty).
+    warnings: tuple[RenderWarning, ...] = ()
     dead_lettered: bool = False
     #: Whether the first message reached the broker (a submit may fail in between).
     enqueued: bool = False
@@ -95,6 +100,7 @@ class JobRecord:
             "dryRun": bool(self.request.get("dryRun", False)),
             "deadLettered": self.dead_lettered,
             "error": self.error,
+            "warnings": [warning.to_json() for warning in self.warnings],
             "artifact": self.artifact,
         }
 
@@ -109,6 +115,8 @@ _FIELD_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 def encode_field(name: str, value: Any) -> str:
     if name in JSON_FIELDS:
         return _FIELD_JSON.encode(value)
+    if name == "warnings":
+        return _FIELD_JSON.encode([warning.to_json() for warning in value])
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, JobState):
@@ -119,6 +127,8 @@ def encode_field(name: str, value: Any) -> str:
 def decode_field(name: str, value: str) -> Any:
     if name in JSON_FIELDS:
         return json.loads(value)
+    if name == "warnings":  # validated when recorded: stored warnings are read as they are
+        return tuple(RenderWarning(item["code"], item["message"], item.get("step")) for item in json.loads(value))
     if name in ("dead_lettered", "enqueued"):
         return value == "1"
     if name == "state":
