@@ -24,11 +24,13 @@ from typing import Any, Iterable
 from PIL import Image
 
 from renderers import protocol
-from renderers.ffmpeg import commands, process
+from renderers.ffmpeg import commands, process, text
 from renderers.ffmpeg.assets import resolve_assets
 from renderers.ffmpeg.compose import compose
+from renderers.ffmpeg.fonts import FontSettingError
 from renderers.ffmpeg.plan import AUDIO_SUFFIX, NAME, SEGMENT_SUFFIX, VERSION, Plan, Segment, make_plan
 from renderers.ffmpeg.spec import parse_spec
+from renderers.ffmpeg.truncation import Scan
 
 #: JPEG quality of the poster.
 POSTER_QUALITY = 85
@@ -61,6 +63,8 @@ class Render:
     progress: Progress = field(default_factory=Progress)
     timings: dict[str, float] = field(default_factory=dict)
     _frames: dict[int, Image.Image] = field(default_factory=dict)
+    #: Warnings about the assets (clips cut short, :mod:`~renderers.ffmpeg.truncation`), for ``report.json``.
+    asset_warnings: list[dict[str, str]] = field(default_factory=list)
 
     def frame(self, segment: Segment, keep: bool = False) -> Image.Image:
         """The step's composed frame (for a clip: everything but the clip)."""
@@ -84,14 +88,14 @@ class Render:
     def _poster(self, first: Segment) -> Image.Image:
         if not first.is_clip:
             return self.frame(first, keep=True)  # kept: its segment may need it next
-        assert first.asset is not None and first.layout.media_box is not None
-        args = commands.clip_first_frame(self.plan.ffmpeg, first.asset.asset.path, first.layout.media_box)
+        args = self.plan.poster_args(first)
         result = process.run_capture("poster", args)
         if result.returncode != 0 or not result.stdout:
             tail = result.stderr.decode("utf-8", "replace").splitlines()[-process.STDERR_TAIL_LINES :]
             raise process.FfmpegError("poster", f"exited with status {result.returncode}", tail)
         with Image.open(io.BytesIO(result.stdout)) as clip_frame:
-            return compose(first.layout, first.slot.step.background, clip_frame.convert("RGB"))
+            media = clip_frame.convert("RGBA" if clip_frame.mode == "RGBA" else "RGB")  # alpha: over the background
+            return compose(first.layout, first.slot.step.background, media)
 
     def encode(self) -> None:
         """Encode every segment (and the audio track) the cache lacks."""
@@ -204,7 +208,18 @@ class Render:
                 "videoBytes": video_bytes,
             },
             "timings": {name: round(value, 4) for name, value in sorted(self.timings.items())},
+            "warnings": self.warnings(),
         }
+
+    def warnings(self) -> list[dict[str, str]]:
+        """``report.json``'s ``warnings``: ``{code, message, step}`` entries, an empty list when none."""
+        warnings = []
+        for segment in self.plan.segments:
+            layout = segment.layout
+            missing = text.missing_glyphs_warning(segment.slot.step.id, (layout.title, layout.text))
+            if missing is not None:
+                warnings.append(missing)
+        return warnings + self.asset_warnings
 
 
 def _cpu_count() -> int:
@@ -221,7 +236,9 @@ def run(spec_path: Path, out_dir: Path, dry_run: bool) -> int:
     assets = resolve_assets(spec, ffmpeg)
     out_dir.mkdir(parents=True, exist_ok=True)
     work_dir = out_dir / ".work"
-    render = Render(make_plan(spec, assets, ffmpeg, work_dir), out_dir)
+    with Scan.start(spec, assets, ffmpeg) as scan:  # clips cut short: read while the plan is made
+        render = Render(make_plan(spec, assets, ffmpeg, work_dir), out_dir)
+        render.asset_warnings = scan.warnings()
     render.timings["checkSeconds"] = time.perf_counter() - started
     render.progress.report(PROGRESS_CHECKED)
     try:
@@ -253,6 +270,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {line}", file=sys.stderr)
         sys.stderr.flush()
         return protocol.EXIT_FAILURE
-    except OSError as error:
+    except (OSError, FontSettingError) as error:
         print(f"render failed: {error}", file=sys.stderr, flush=True)
         return protocol.EXIT_FAILURE

@@ -8,7 +8,10 @@ a fixed tiny JPEG. Its behaviour is steered by the environment:
 - ``PREVIEW_MOCK_EXIT_CODE``: exit with this code instead of succeeding;
 - ``PREVIEW_MOCK_HANG``: when set to a true value, never finish;
 - ``PREVIEW_MOCK_TRACE_FILE``: append "start PID T" / "end PID T" lines there,
-  so tests can observe how many renders overlap.
+  so tests can observe how many renders overlap;
+- ``PREVIEW_MOCK_WARNINGS``: a JSON value written as ``report.json``'s
+  ``warnings`` as it is (``[{"code", "message", "step"?}]``, or anything
+  malformed, to test how the worker takes it); unset: ``[]``.
 
 Start-up is most of what a mock render costs (a pipeline benchmark spawns
 thousands), so this module imports only ``os`` and ``sys`` and what it uses
@@ -62,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = _load_spec(spec_path)
         _check_assets(spec)
+        warnings = _env_json("PREVIEW_MOCK_WARNINGS", [])
     except BadInput as error:
         _fail_bad_input(str(error))
     delay_s = _env_int("PREVIEW_MOCK_DELAY_MS", 0) / 1000
@@ -79,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mock renderer: failing with exit code {exit_code} as asked", file=sys.stderr, flush=True)
         _trace("end")
         return exit_code
-    _write_outputs(spec, out_dir, dry_run)
+    _write_outputs(spec, out_dir, dry_run, warnings)
     _trace("end")
     return EXIT_OK
 
@@ -128,10 +132,11 @@ def _check_assets(spec: dict[str, Any]) -> None:
     for asset_id, asset in spec["assets"].items():
         path = asset.get("path", "") or "."
         if not os.path.isfile(path):
-            raise BadInput(f"asset {asset_id!r}: file {path} does not exist")
+            # Named by the request's uri (a path of the server only when run by hand, without one).
+            raise BadInput(f"asset {asset_id!r} ({'uri ' + asset['uri'] if asset.get('uri') else path}): file not found")
 
 
-def _write_outputs(spec: dict[str, Any], out_dir: str, dry_run: bool) -> None:
+def _write_outputs(spec: dict[str, Any], out_dir: str, dry_run: bool, warnings: object) -> None:
     os.makedirs(out_dir, exist_ok=True)
     timeline = []
     start_ms = 0
@@ -155,6 +160,7 @@ def _write_outputs(spec: dict[str, Any], out_dir: str, dry_run: bool) -> None:
         "dryRun": dry_run,
         "segments": [{"step": step["id"], "reused": False, "seconds": 0.0} for step in spec["steps"]],
         "timings": {},
+        "warnings": warnings,
     }
     _write_json_atomically(os.path.join(out_dir, REPORT_FILE), report)
 
@@ -246,6 +252,16 @@ def _env_int(name: str, default: int) -> int:
         return int(raw) if raw.strip() else default
     except ValueError:
         _fail_bad_input(f"{name} must be an integer, not {raw!r}")
+
+
+def _env_json(name: str, default: object) -> object:
+    raw = os.environ.get(name, "")
+    if not raw.strip():
+        return default
+    try:
+        return _loads(raw.encode("utf-8"))
+    except ValueError as error:
+        raise BadInput(f"{name} must be JSON, not {raw!r}: {error}") from None
 
 
 def _fail_bad_input(message: str) -> NoReturn:
