@@ -19,7 +19,7 @@ from typing import BinaryIO, Callable, Mapping
 
 import attrs
 
-from .errors import PermanentJobError, TransientJobError
+from .errors import BadInputError, PermanentJobError, TransientJobError
 
 #: Environment variables a renderer may see; everything else (tokens, keys,
 #: broker URLs with passwords) stays in the worker.
@@ -28,7 +28,7 @@ ENV_ALLOW_LIST = frozenset(
         "PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "USER", "LOGNAME",
         "PYTHONPATH", "VIRTUAL_ENV", "SYSTEMROOT", "FONTCONFIG_FILE", "FONTCONFIG_PATH",
         "PREVIEW_FFMPEG", "PREVIEW_MOCK_DELAY_MS", "PREVIEW_MOCK_EXIT_CODE", "PREVIEW_MOCK_HANG",
-        "PREVIEW_MOCK_TRACE_FILE",
+        "PREVIEW_MOCK_TRACE_FILE", "PREVIEW_MOCK_WARNINGS", "PREVIEW_FONT_DIRS", "PREVIEW_SYSTEM_FONTS",
     }
 )  # fmt: skip
 ENV_ALLOW_PREFIXES = ("LC_",)
@@ -136,7 +136,7 @@ def run_renderer(
     if result.exit_code == 0:
         return result
     if result.exit_code == EXIT_BAD_INPUT:
-        raise PermanentJobError(f"renderer refused the input (exit code 2){_tail_text(result)}")
+        raise BadInputError(f"renderer refused the input (exit code 2){_tail_text(result)}")
     if result.exit_code < 0:
         name = signal.Signals(-result.exit_code).name
         raise TransientJobError(f"renderer was killed by {name}{_tail_text(result)}")

@@ -85,6 +85,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
     admin.add_commands(commands)
     smoke.add_command(commands)
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="re-enqueue unfinished jobs whose message is on no queue (one pass)",
+        description="One reconciliation pass, as workers run every PREVIEW_RECONCILE_INTERVAL_S: unfinished jobs "
+        "unchanged for PREVIEW_RECONCILE_GRACE_S whose message is on no queue are re-enqueued (or failed, naming why).",
+    )
+    reconcile.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    reconcile.set_defaults(run=_reconcile)
     return parser
 
 
@@ -182,7 +190,9 @@ def _render(args: argparse.Namespace) -> int:
     else:
         message = (record.error or {}).get("message", "no error recorded")
         print(f"job {job_id} {record.state.value}: {message}", file=sys.stderr)
-    return 0 if record.state is JobState.SUCCEEDED else 1
+    if record.state is JobState.SUCCEEDED:
+        return 0
+    return 2 if (record.error or {}).get("code") == "bad_input" else 1  # 2: the chapter or an asset is bad
 
 
 def _port(text: str) -> int:
@@ -193,6 +203,37 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port must be 0..65535, not {port}")
     return port
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    """One reconciliation pass; exits 1 when another process is running one or a server is away."""
+    from preview_actors import current, logs
+    from preview_actors.errors import BrokerUnavailableError
+    from preview_actors.reconcile import Reconciler
+
+    runtime = current()
+    logs.install(runtime.settings.log_format, level=logging.WARNING)  # a line per job acted on, redacted
+    try:
+        outcome = Reconciler(runtime.broker, runtime.store, runtime.settings).run_once()
+    except BrokerUnavailableError as error:
+        print(f"preview-worker: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(outcome.to_json()))
+    elif outcome.ran:
+        for job_id in outcome.requeued:
+            print(f"requeued {job_id}")
+        for job_id in outcome.failed:
+            print(f"failed {job_id}")
+        print(
+            f"{outcome.checked} unfinished jobs unchanged for {runtime.settings.reconcile_grace_s:g}s: "
+            f"{len(outcome.requeued)} requeued, {len(outcome.failed)} failed, {len(outcome.present)} with their message, "
+            f"{len(outcome.unknown)} the broker cannot account for"
+        )
+    if not outcome.ran:
+        print("preview-worker: another process is reconciling now; try again shortly", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -13,11 +13,17 @@ local absolute files)::
                  "text": "…" | null, "asset": "cover" | null,
                  "background": "#102030"}],
       "assets": {"cover": {"type": "image" | "video" | "audio",
-                           "path": "/abs/file", "sha256": "…" | null}},
+                           "path": "/abs/file", "sha256": "…" | null,
+                           "uri": "images/cover.png" | null}},
       "audio": {"asset": "narration", "volume": 1.0,
                 "fadeInMs": 0, "fadeOutMs": 500} | null,
       "cacheDir": "/abs/dir" | null
     }
+
+An asset's ``uri`` is the request's (``data:`` URIs by their media type,
+URLs without their query): errors and warnings name the asset by its id and
+``uri`` (``asset 'cover' (uri images/cover.png): …``), never by ``path``, which
+is the server's.
 
 Outputs in OUT_DIR: ``video.mp4`` (not on a dry run), ``poster.jpg``,
 ``plan.json`` and ``report.json`` (``{"renderer", "version", "dryRun",

@@ -103,7 +103,7 @@ def test_render_reports_a_missing_file(tmp_path: Path) -> None:
 
 def test_render_reports_a_failed_job(tmp_path: Path, chapter: Path) -> None:
     result = run_cli(tmp_path, "render", str(chapter), "--json", PREVIEW_MOCK_EXIT_CODE="2")
-    assert result.returncode == 1
+    assert result.returncode == 2  # the renderer refused the input: bad input, like an invalid chapter
     output = json.loads(result.stdout)
     assert output["state"] == "failed"
     assert "refused the input" in output["error"]["message"]

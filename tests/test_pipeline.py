@@ -109,7 +109,7 @@ def test_permanent_error_fails_at_once(runtime: Runtime, worker: dramatiq.Worker
     assert record.state is JobState.FAILED
     assert record.attempts == 1
     assert record.dead_lettered
-    assert record.error["code"] == "permanent_failure"
+    assert record.error["code"] == "bad_input"  # the renderer exited 2: the input is at fault
     assert record.error["retryable"] is False
     assert "refused the input" in record.error["message"]
 

@@ -3,8 +3,9 @@
 Every asset must exist, be a regular file within the size limit, match its
 declared sha256 (when given), and decode: images with Pillow (fully, at the
 reduced scale a JPEG allows), videos and audio by a header probe with ffmpeg.
-A failure is :class:`~renderers.protocol.BadInput` naming the asset:
-``asset 'cover': not a decodable image (…)``.
+A failure is :class:`~renderers.protocol.BadInput` naming the asset by its id
+and the request's uri, never by a path: ``asset 'cover' (uri
+images/cover.png): not a decodable image (…)``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import stat
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
+from renderers.ffmpeg import images
 from renderers.ffmpeg.probe import MediaInfo, ProbeError, probe
 from renderers.ffmpeg.spec import Asset, Output, Spec
 from renderers.protocol import BadInput
@@ -56,9 +58,9 @@ def resolve_assets(spec: Spec, ffmpeg: str) -> dict[str, ResolvedAsset]:
         infos = probe(ffmpeg, [item.asset.path for item in media])
     except ProbeError as error:
         culprit = next((item for item in media if item.asset.path == error.path), None)
-        name = repr(culprit.id) if culprit else str(error.path)
-        kind = culprit.asset.type if culprit else "media"
-        raise BadInput(f"asset {name}: not a decodable {kind} file ({error.reason})") from None
+        if culprit is None:
+            raise BadInput(f"a video or audio asset is not a decodable file ({error.reason})") from None
+        raise BadInput(culprit.asset.problem(f"not a decodable {culprit.asset.type} file ({error.reason})")) from None
     for item, info in zip(media, infos):
         item.media = info
         _check_media(item)
@@ -69,30 +71,30 @@ def _check_file(asset: Asset) -> ResolvedAsset:
     try:
         info = os.stat(asset.path)
     except FileNotFoundError:
-        raise BadInput(f"asset {asset.id!r}: file not found ({asset.path})") from None
+        raise BadInput(asset.problem("file not found")) from None
     except OSError as error:
-        raise BadInput(f"asset {asset.id!r}: cannot read {asset.path} ({error.strerror})") from None
+        raise BadInput(asset.problem(f"cannot be read ({error.strerror})")) from None
     if not stat.S_ISREG(info.st_mode):
-        raise BadInput(f"asset {asset.id!r}: {asset.path} is not a regular file")
+        raise BadInput(asset.problem("not a regular file"))
     if info.st_size == 0:
-        raise BadInput(f"asset {asset.id!r}: {asset.path} is empty")
+        raise BadInput(asset.problem("the file is empty"))
     if info.st_size > MAX_ASSET_BYTES:
-        raise BadInput(f"asset {asset.id!r}: {info.st_size} bytes exceeds the limit of {MAX_ASSET_BYTES}")
+        raise BadInput(asset.problem(f"{info.st_size} bytes exceeds the limit of {MAX_ASSET_BYTES}"))
     digest = hashlib.sha256()
     try:
         with open(asset.path, "rb") as file:
             while chunk := file.read(HASH_CHUNK_BYTES):
                 digest.update(chunk)
     except OSError as error:
-        raise BadInput(f"asset {asset.id!r}: cannot read {asset.path} ({error.strerror})") from None
+        raise BadInput(asset.problem(f"cannot be read ({error.strerror})")) from None
     sha256 = digest.hexdigest()
     if asset.sha256 is not None and asset.sha256 != sha256:
-        raise BadInput(f"asset {asset.id!r}: sha256 mismatch (declared {asset.sha256}, file has {sha256})")
+        raise BadInput(asset.problem(f"sha256 mismatch (declared {asset.sha256}, file has {sha256})"))
     return ResolvedAsset(asset, sha256, info.st_size)
 
 
 def decode_image(asset: Asset, output: Output) -> Image.Image:
-    """Decode fully (a truncated file fails here), upright, as RGB or RGBA."""
+    """Decode fully (a truncated file fails here), as displayed (:mod:`~renderers.ffmpeg.images`): RGB or RGBA."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -100,16 +102,14 @@ def decode_image(asset: Asset, output: Output) -> Image.Image:
         with image:
             width, height = image.size
             if width * height > MAX_IMAGE_PIXELS:
-                raise BadInput(f"asset {asset.id!r}: {width}x{height} image exceeds {MAX_IMAGE_PIXELS} pixels")
+                raise BadInput(asset.problem(f"{width}x{height} image exceeds {MAX_IMAGE_PIXELS} pixels"))
             image.draft("RGB", (output.width, output.height))  # JPEG: decode at a reduced scale
             image.load()
-            upright = ImageOps.exif_transpose(image)
-            transparent = upright.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in upright.info
-            return upright.convert("RGBA" if transparent else "RGB")
+            return images.displayed(image)  # upright, square pixels, 8 bits, sRGB
     except BadInput:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        raise BadInput(f"asset {asset.id!r}: not a decodable image ({error})") from None
+        raise BadInput(asset.problem(f"not a decodable image ({error})")) from None
 
 
 def _check_media(item: ResolvedAsset) -> None:
@@ -117,8 +117,8 @@ def _check_media(item: ResolvedAsset) -> None:
     assert info is not None
     if item.asset.type == "video":
         if info.video is None:
-            raise BadInput(f"asset {item.id!r}: not a decodable video file (no video stream)")
+            raise BadInput(item.asset.problem("not a decodable video file (no video stream)"))
         if max(info.video.width, info.video.height) > MAX_VIDEO_SIDE_PX or min(info.video.width, info.video.height) < 1:
-            raise BadInput(f"asset {item.id!r}: {info.video.width}x{info.video.height} video is out of bounds")
+            raise BadInput(item.asset.problem(f"{info.video.width}x{info.video.height} video is out of bounds"))
     elif info.audio is None:
-        raise BadInput(f"asset {item.id!r}: not a decodable audio file (no audio stream)")
+        raise BadInput(item.asset.problem("not a decodable audio file (no audio stream)"))

@@ -24,7 +24,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import IO, Callable, Iterable, Iterator
 
 #: Lines of a failed child's stderr repeated in our error message.
 STDERR_TAIL_LINES = 20
@@ -102,6 +102,23 @@ def run_capture(label: str, args: list[str]) -> subprocess.CompletedProcess[byte
             stderr=subprocess.PIPE,
             preexec_fn=_die_with_parent_preexec() if sys.platform.startswith("linux") else None,
             check=False,
+        )
+    except OSError as error:
+        raise FfmpegError(label, f"cannot start {args[0]}: {error}") from None
+
+
+def start_background(label: str, args: list[str], stdout: IO[bytes], stderr: IO[bytes]) -> subprocess.Popen[bytes]:
+    """Start a short ffmpeg that runs while the renderer does other work; it dies with the renderer.
+
+    Its output goes to ``stdout`` and ``stderr`` (files: it never waits on a full pipe).
+    """
+    try:
+        return subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            preexec_fn=_die_with_parent_preexec() if sys.platform.startswith("linux") else None,
         )
     except OSError as error:
         raise FfmpegError(label, f"cannot start {args[0]}: {error}") from None

@@ -67,6 +67,23 @@ class Asset:
     type: str
     path: Path
     sha256: str | None
+    #: The request's ``uri`` for this asset, as the render stage passed it (None when run by hand).
+    uri: str | None = None
+
+    @property
+    def name(self) -> str:
+        """How errors and warnings name the asset: ``asset 'cover' (uri images/cover.png)``.
+
+        By its id and the request's ``uri``, never by a path of the server; a
+        spec without ``uri`` (a renderer run by hand) gets the path it gave.
+        """
+        return f"asset {self.id!r} ({'uri ' + self.uri if self.uri is not None else self.path})"
+
+    def problem(self, message: str) -> str:
+        """``message`` about this asset, prefixed with :attr:`name`; the path never shows when a ``uri`` is known."""
+        if self.uri is not None:
+            message = message.replace(str(self.path), self.uri)
+        return f"{self.name}: {message}"
 
 
 @dataclass(frozen=True)
@@ -156,7 +173,8 @@ def _assets(raw: dict[str, Any]) -> dict[str, Asset]:
             sha256 = sha256.lower()
             if not _SHA256.fullmatch(sha256):
                 raise BadInput(f"{where}.sha256: must be 64 hex digits")
-        assets[asset_id] = Asset(asset_id, kind, Path(path), sha256)
+        uri = _optional_str(item, "uri", f"{where}.uri")
+        assets[asset_id] = Asset(asset_id, kind, Path(path), sha256, uri or None)
     return assets
 
 
