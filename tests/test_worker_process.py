@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-
 from conftest import chapter_request, wait_for_state, wait_until
+from workers import WorkerProcess, renderer_pids
+
 from preview_actors import JobState, submit_preview
 from preview_actors.runtime import Runtime
-from workers import renderer_pids
 
 pytestmark = pytest.mark.slow
 
@@ -79,3 +80,93 @@ def test_sigterm_with_prefetched_messages_loses_none(process_runtime, worker_pro
         record = wait_for_state(process_runtime, job_id, JobState.SUCCEEDED, JobState.FAILED, timeout_s=90)
         assert record.state is JobState.SUCCEEDED, record.error
     assert "Traceback" not in first.output
+
+
+def trace(path: Path) -> list[tuple[str, float]]:
+    """(event, epoch seconds) of each ``start``/``end`` line the mock renderer wrote to its trace file."""
+    if not path.exists():
+        return []
+    events = []
+    for line in path.read_text().splitlines():
+        event, _pid, at = line.split()
+        events.append((event, float(at)))
+    return events
+
+
+#: Seconds within which a worker stopped mid-render exits (the issue saw 13 s and 30 s; ~2.5 s is the cost).
+STOP_BOUND_S = 6
+#: Trials of SIGTERM mid-render per broker; every one must pass (the issue: 2 of 4 failed).
+STOP_TRIALS = 5
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_sigterm_mid_render_leaves_the_job_queued_for_another_worker(
+    kind: str, runtime_factory: Callable[..., Runtime], worker_processes, tmp_path: Path
+) -> None:
+    process_runtime = runtime_factory(kind)
+    for trial in range(STOP_TRIALS):
+        # Given a worker with an idle thread, rendering a long job (the only one)
+        renders = tmp_path / f"stopping-{trial}.trace"
+        stopping = worker_processes(
+            process_runtime, f"stopping-{trial}", threads=2,
+            PREVIEW_MOCK_DELAY_MS="30000", PREVIEW_MOCK_TRACE_FILE=str(renders),
+        )  # fmt: skip
+        job_id = submit_preview(chapter_request()).record.job_id
+        wait_until(lambda job_id=job_id: renderer_pids(job_id), what="the render to start")
+
+        # When it gets SIGTERM
+        signalled_at = time.monotonic()
+        assert stopping.terminate() == 0
+        stop_s = time.monotonic() - signalled_at
+
+        # Then it exits promptly, without starting the render it handed back, and the job says it waits
+        starts = [at for event, at in trace(renders) if event == "start"]
+        assert len(starts) == 1, f"trial {trial}: the stopping worker started {len(starts)} renders"
+        assert stop_s < STOP_BOUND_S, f"trial {trial}: the worker took {stop_s:.1f}s to stop"
+        assert process_runtime.store.get(job_id).state is JobState.QUEUED
+        assert "Traceback" not in stopping.output
+
+        # And another worker renders it
+        rescuer = worker_processes(process_runtime, f"rescuer-{trial}", threads=1)
+        record = wait_for_state(process_runtime, job_id, JobState.SUCCEEDED, JobState.FAILED)
+        assert record.state is JobState.SUCCEEDED, record.error
+        assert rescuer.terminate() == 0
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis", "rabbitmq"])
+def test_two_one_thread_workers_render_two_jobs_at_once(
+    kind: str, runtime_factory: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    process_runtime = runtime_factory(kind)
+    # Given two renders waiting together — the first consumer to look sees both
+    jobs = [submit_preview(chapter_request()).record.job_id for _ in range(2)]
+
+    # When two one-thread workers start at the same time
+    traces = [tmp_path / f"worker-{n}.trace" for n in range(2)]
+    workers = [
+        WorkerProcess(
+            process_runtime,
+            tmp_path / f"worker-{n}.log",
+            threads=1,
+            PREVIEW_MOCK_DELAY_MS="4000",
+            PREVIEW_MOCK_TRACE_FILE=str(traces[n]),
+        )
+        for n in range(2)
+    ]
+    try:
+        for worker in workers:
+            worker.wait_ready()
+        for job_id in jobs:
+            record = wait_for_state(process_runtime, job_id, JobState.SUCCEEDED, JobState.FAILED)
+            assert record.state is JobState.SUCCEEDED, record.error
+    finally:
+        for worker in workers:
+            worker.close()
+
+    # Then each rendered one, and the two renders ran at the same time
+    renders = [trace(path) for path in traces]
+    assert [[event for event, _ in events] for events in renders] == [["start", "end"], ["start", "end"]], (
+        "one worker took both renders"
+    )
+    (start_a, end_a), (start_b, end_b) = ([at for _, at in events] for events in renders)
+    assert max(start_a, start_b) < min(end_a, end_b), "the renders ran one after the other"

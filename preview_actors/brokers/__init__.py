@@ -1,15 +1,23 @@
 """Brokers chosen by URL. Each driver is imported only when its URL is used,
-so a SQLite deployment never imports redis or pika."""
+so a SQLite deployment never imports redis or pika.
+
+Every broker built here (dramatiq's, subclassed; SQLite, this package's own)
+has the same delivery semantics: an ack, nack or requeue settles only the
+delivery it is given, a stopping worker takes no new message, and an
+:class:`~.intake.Intake` caps prefetch per queue (see
+:class:`~preview_actors.middleware.intake.WorkerIntake`).
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import dramatiq
 from dramatiq.middleware import Middleware
 
 from ..errors import ConfigError
+
 
 def connection_errors() -> tuple[type[BaseException], ...]:
     """What brokers raise when their server is away; drivers that were never imported are not asked."""
@@ -33,13 +41,17 @@ def create_broker(url: str, middleware: Sequence[Middleware]) -> dramatiq.Broker
         try:
             from .redis import RedisBroker
         except ImportError:
-            raise ConfigError("PREVIEW_BROKER_URL", "redis:// needs the 'redis' extra: pip install 'preview-worker[redis]'") from None
+            raise ConfigError(
+                "PREVIEW_BROKER_URL", "redis:// needs the 'redis' extra: pip install 'preview-worker[redis]'"
+            ) from None
         return RedisBroker(url=url, middleware=list(middleware))
     if scheme in ("amqp", "amqps"):
         try:
-            from dramatiq.brokers.rabbitmq import RabbitmqBroker
+            from .rabbitmq import RabbitmqBroker
         except ImportError:
-            raise ConfigError("PREVIEW_BROKER_URL", "amqp:// needs the 'rabbitmq' extra: pip install 'preview-worker[rabbitmq]'") from None
+            raise ConfigError(
+                "PREVIEW_BROKER_URL", "amqp:// needs the 'rabbitmq' extra: pip install 'preview-worker[rabbitmq]'"
+            ) from None
         return RabbitmqBroker(url=url, middleware=list(middleware), confirm_delivery=True)
     if scheme == "sqlite":
         from .sqlite import SQLiteBroker, path_from_url
@@ -50,7 +62,7 @@ def create_broker(url: str, middleware: Sequence[Middleware]) -> dramatiq.Broker
             raise ConfigError("PREVIEW_BROKER_URL", str(error)) from None
         return SQLiteBroker(path, middleware=list(middleware))
     if scheme == "stub":
-        from dramatiq.brokers.stub import StubBroker
+        from .stub import StubBroker
 
         return StubBroker(middleware=list(middleware))
     raise ConfigError("PREVIEW_BROKER_URL", f"unsupported scheme {scheme!r}")

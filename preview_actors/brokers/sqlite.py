@@ -8,8 +8,9 @@ taken messages stay 'consumed' forever when a worker dies, the prefetch
 back-off never resets, ``sqlite:///rel.db`` becomes ``/rel.db``, no
 ``join``/``flush``).
 
-Schema: dramatiq-sqlite's table, to which two columns are added when missing
-(``ALTER TABLE``, idempotent, so a 0.1.0 file is upgraded in place)::
+Schema: dramatiq-sqlite's table, to which three columns are added when missing
+(``ALTER TABLE``, idempotent, so a 0.1.0 file or one of an earlier version of
+this broker is upgraded in place)::
 
     dramatiq_messages(
         message_id   TEXT PRIMARY KEY,  -- one row per message id: enqueue is INSERT OR REPLACE
@@ -18,19 +19,27 @@ Schema: dramatiq-sqlite's table, to which two columns are added when missing
         message      TEXT NOT NULL,     -- the encoded dramatiq Message
         mtime        INTEGER NOT NULL,  -- last change, epoch seconds (dramatiq-sqlite's unit)
         consumer_id  TEXT,              -- added: the consumer holding the lease
-        leased_until INTEGER            -- added: end of that lease, epoch milliseconds
+        leased_until INTEGER,           -- added: end of that lease, epoch milliseconds
+        delivery_id  TEXT               -- added: this take of the row, new at each take
     )
 
 Leases: a consumer takes messages with one ``UPDATE … RETURNING`` that marks
-them 'consumed' under its id until ``now + lease_ms``; a message whose lease
+them 'consumed' under its id until ``now + lease_ms``, each with a new
+``delivery_id``; a message whose lease
 has run out (or that 0.1.0 left 'consumed' without one) is taken again by any
 consumer of its queue. While a consumer lives, the worker's consumer thread
 calls ``__next__`` without pause, and every ``lease_ms / 3`` that renews all
 the rows the consumer holds (processing, prefetched, or waiting for their eta
 in the delay queue). ``ack`` deletes, ``nack`` dead-letters and ``requeue``
-puts back only the row of that message id, in that queue, still under the
-lease it was taken with: a copy the Retries middleware (or the delay-queue
-consumer) re-enqueued under the same id before acking is never touched.
+puts back only the row of the delivery it is given (its ``delivery_id``,
+carried on the message proxy): a copy the Retries middleware (or the
+delay-queue consumer, or a worker stopping mid-message) re-enqueued under the
+same message id before settling is never touched — not even when the same
+consumer has taken that copy meanwhile, as the next delivery.
+
+Stopping: once the worker a consumer serves begins to stop (see
+:mod:`.intake`), ``__next__`` keeps renewing leases but hands out nothing
+more; what the consumer took and never handed out is requeued when it closes.
 
 Delivery is at least once: a message whose worker froze or lost its consumer
 (after a database error the worker builds a new consumer; the old one stops
@@ -56,9 +65,10 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, Optional
+from typing import Any
 from uuid import uuid4
 
 from dramatiq.broker import Broker, Consumer, MessageProxy
@@ -67,6 +77,8 @@ from dramatiq.errors import BrokerConnectionError, ConnectionClosed, ConnectionF
 from dramatiq.message import Message
 from dramatiq.middleware import Middleware
 from dramatiq_sqlite import Database
+
+from .intake import Intake
 
 __all__ = ["SQLiteBroker", "path_from_url"]
 
@@ -112,12 +124,13 @@ _CONNECTION_ERROR_CODES = frozenset(
     }
 )
 
-_LEASE_COLUMNS = {"consumer_id": "TEXT", "leased_until": "INTEGER"}
+#: Columns this broker adds to dramatiq-sqlite's table, and their types.
+_ADDED_COLUMNS = {"consumer_id": "TEXT", "leased_until": "INTEGER", "delivery_id": "TEXT"}
 
 _ENQUEUE = """
 INSERT OR REPLACE INTO dramatiq_messages
-    (message_id, queue_name, state, message, mtime, consumer_id, leased_until)
-VALUES (?, ?, 'queued', ?, ?, NULL, NULL)
+    (message_id, queue_name, state, message, mtime, consumer_id, leased_until, delivery_id)
+VALUES (?, ?, 'queued', ?, ?, NULL, NULL, NULL)
 """
 
 # An expired lease: its end has passed, or 0.1.0 left the row without one.
@@ -129,9 +142,11 @@ SELECT EXISTS (SELECT 1 FROM dramatiq_messages WHERE queue_name = :queue AND sta
 """
 
 # Expired leases first (they have waited longest), then the oldest queued rows.
+# Each row taken gets a delivery id of its own: this take's id and the rowid.
 _TAKE = f"""
 UPDATE dramatiq_messages
-SET state = 'consumed', consumer_id = :owner, leased_until = :until, mtime = :now_s
+SET state = 'consumed', consumer_id = :owner, leased_until = :until, mtime = :now_s,
+    delivery_id = :take || '.' || rowid
 WHERE rowid IN (
     SELECT rowid FROM (
         SELECT rowid FROM dramatiq_messages WHERE queue_name = :queue AND {_EXPIRED}
@@ -141,7 +156,7 @@ WHERE rowid IN (
         SELECT rowid FROM dramatiq_messages WHERE queue_name = :queue AND state = 'queued'
         ORDER BY rowid LIMIT :limit)
     LIMIT :limit)
-RETURNING rowid, message_id, message
+RETURNING rowid, message_id, message, delivery_id
 """
 
 _RENEW = """
@@ -149,18 +164,21 @@ UPDATE dramatiq_messages SET leased_until = ?
 WHERE queue_name = ? AND state = 'consumed' AND consumer_id = ?
 """
 
-_HELD = "message_id = ? AND queue_name = ? AND state = 'consumed' AND consumer_id = ?"
+# One delivery: the message id finds the row by its key, the delivery id tells this take from any other.
+_HELD = "message_id = ? AND delivery_id = ? AND state = 'consumed'"
 
 _ACK = f"DELETE FROM dramatiq_messages WHERE {_HELD}"
 
 _NACK = f"""
 UPDATE dramatiq_messages
-SET state = 'rejected', queue_name = ?, message = ?, mtime = ?, consumer_id = NULL, leased_until = NULL
+SET state = 'rejected', queue_name = ?, message = ?, mtime = ?,
+    consumer_id = NULL, leased_until = NULL, delivery_id = NULL
 WHERE {_HELD}
 """
 
 _REQUEUE = f"""
-UPDATE dramatiq_messages SET state = 'queued', mtime = ?, consumer_id = NULL, leased_until = NULL
+UPDATE dramatiq_messages
+SET state = 'queued', mtime = ?, consumer_id = NULL, leased_until = NULL, delivery_id = NULL
 WHERE {_HELD}
 """
 
@@ -208,7 +226,7 @@ class SQLiteBroker(Broker):
         self,
         path: str | os.PathLike[str],
         *,
-        middleware: Optional[list[Middleware]] = None,
+        middleware: list[Middleware] | None = None,
         lease_ms: int = DEFAULT_LEASE_MS,
         poll_interval_ms: int = DEFAULT_POLL_INTERVAL_MS,
         dead_message_ttl_ms: int = DEFAULT_DEAD_MESSAGE_TTL_MS,
@@ -234,8 +252,10 @@ class SQLiteBroker(Broker):
         #: How long dead letters are kept before being purged, milliseconds.
         self.dead_message_ttl_ms = dead_message_ttl_ms
         self.queues: set[str] = set()
+        #: Prefetch limits, and which consumers stopped taking (their worker is stopping).
+        self.intake = Intake()
 
-        self._db: Optional[_Connection] = None  # opened on first use
+        self._db: _Connection | None = None  # opened on first use
         self._db_lock = threading.Lock()
         self._consumers: weakref.WeakSet[_SQLiteConsumer] = weakref.WeakSet()
         self._doorbells: dict[str, _Doorbell] = {}
@@ -246,10 +266,11 @@ class SQLiteBroker(Broker):
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
         """A consumer of ``queue_name`` on a connection of its own.
 
-        ``timeout`` (milliseconds) caps how long ``__next__`` waits when idle.
+        ``timeout`` (milliseconds) caps how long ``__next__`` waits when idle;
+        ``prefetch`` is capped by :attr:`intake`'s limit for the queue.
         """
-        self._connection()  # the file, its tables and lease columns exist from here on
-        consumer = _SQLiteConsumer(self, queue_name, prefetch, timeout)
+        self._connection()  # the file, its tables and added columns exist from here on
+        consumer = _SQLiteConsumer(self, queue_name, self.intake.prefetch(queue_name, prefetch), timeout)
         self._consumers.add(consumer)
         return consumer
 
@@ -263,7 +284,7 @@ class SQLiteBroker(Broker):
             self.delay_queues.add(delayed_name)
             self.emit_after("declare_delay_queue", delayed_name)
 
-    def enqueue(self, message: Message, *, delay: Optional[int] = None) -> Message:
+    def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
         """Store ``message`` as queued, replacing any row with its id.
 
         With ``delay`` (milliseconds) it goes to the delay queue with an
@@ -297,7 +318,7 @@ class SQLiteBroker(Broker):
         for queue_name in self.get_declared_queues():
             self.flush(queue_name)
 
-    def join(self, queue_name: str, *, timeout: Optional[int] = None) -> None:
+    def join(self, queue_name: str, *, timeout: int | None = None) -> None:
         """Wait until the queue and its delay queue hold no queued or taken message.
 
         Meant for tests. ``timeout`` is in milliseconds.
@@ -319,7 +340,7 @@ class SQLiteBroker(Broker):
                 raise QueueJoinTimeout(queue_name)
             time.sleep(self.poll_interval_ms / 1000)
 
-    def dead_letters(self, queue_name: Optional[str] = None) -> list[Message]:
+    def dead_letters(self, queue_name: str | None = None) -> list[Message[Any]]:
         """The dead-lettered messages, oldest first; of one queue when named."""
         sql = "SELECT message_id, message FROM dramatiq_messages WHERE state = 'rejected'"
         params: tuple[str, ...] = ()
@@ -337,7 +358,7 @@ class SQLiteBroker(Broker):
                 logger.warning("Dead letter %s cannot be decoded; left out.", message_id, exc_info=True)
         return messages
 
-    def replay_dead_letter(self, message_id: str, replacement: Optional[Message] = None) -> bool:
+    def replay_dead_letter(self, message_id: str, replacement: Message[Any] | None = None) -> bool:
         """Queue a dead letter again, on its queue, without its eta.
 
         Its options (``retries``…) are kept, unless ``replacement`` (the same
@@ -357,7 +378,7 @@ class SQLiteBroker(Broker):
             replayed.options.pop("eta", None)
             cursor.execute(
                 "UPDATE dramatiq_messages SET state = 'queued', queue_name = ?, message = ?, mtime = ?,"
-                " consumer_id = NULL, leased_until = NULL WHERE message_id = ? AND state = 'rejected'",
+                " consumer_id = NULL, leased_until = NULL, delivery_id = NULL WHERE message_id = ? AND state = 'rejected'",
                 (replayed.queue_name, _to_column(replayed.encode()), _now_s(), message_id),
             )
         self._doorbell(replayed.queue_name).ring()
@@ -407,7 +428,7 @@ class SQLiteBroker(Broker):
                     raise ConnectionFailed(error) from None
                 db = _Connection(self.path)
                 try:
-                    _add_lease_columns(db)
+                    _add_columns(db)
                 except BaseException:
                     db.close()
                     raise
@@ -439,6 +460,9 @@ class _SQLiteConsumer(Consumer):
 
     ``ack``/``nack`` are called from worker threads while the consumer thread
     runs ``__next__``: the connection has a lock, the held set a condition.
+    Everything it holds is known by delivery id, never by message id: the
+    same message may be held twice (a delivery, and a copy handed back under
+    its id and taken again before the first was settled).
     """
 
     def __init__(self, broker: SQLiteBroker, queue_name: str, prefetch: int, timeout_ms: int) -> None:
@@ -449,19 +473,23 @@ class _SQLiteConsumer(Consumer):
         self.idle_wait_s = max(min(broker.poll_interval_ms, timeout_ms), 1) / 1000
         #: Who holds the leases this consumer takes (readable in the table).
         self.consumer_id = f"{socket.gethostname()}:{os.getpid()}:{uuid4().hex[:12]}"
+        self._thread = threading.current_thread()  # a worker's consumer thread: see Intake
         self._renew_every_ms = max(broker.lease_ms // 3, 1)
         self._renew_due_ms = 0
         self._conn = _Connection(broker.path)
         self._doorbell = broker._doorbell(queue_name)
-        self._held: set[str] = set()  # taken, not yet acked, nacked or requeued
+        self._held: set[str] = set()  # delivery ids taken, not yet acked, nacked or requeued
         self._slot_freed = threading.Condition()
-        self._cache: deque[_LeasedMessage] = deque()  # taken, not yet handed to the worker
+        self._cache: deque[_Delivery] = deque()  # taken, not yet handed to the worker
 
-    def __next__(self) -> Optional[MessageProxy]:
+    def __next__(self) -> MessageProxy | None:
         now = current_millis()
         if now >= self._renew_due_ms:
             self._renew(now)
         self.broker._purge_if_due(now)
+        if not self._taking():
+            time.sleep(self.idle_wait_s)  # still renewing what the stopping worker holds
+            return None
         if self._cache:
             return self._cache.popleft()
 
@@ -478,49 +506,44 @@ class _SQLiteConsumer(Consumer):
             self._doorbell.wait(rings, self.idle_wait_s)
             return None
         messages = self._take(free, now)
-        if not messages:
+        self._cache.extend(messages)
+        # Taken while the worker began to stop (e.g. a message it just handed back): keep it for close.
+        if not self._cache or not self._taking():
             return None
-        self._cache.extend(messages[1:])
-        return messages[0]
+        return self._cache.popleft()
 
     def ack(self, message: MessageProxy) -> None:
+        delivery_id = _delivery_id(message)
         try:
             with self._settling_connection().transaction() as cursor:
-                cursor.execute(_ACK, (message.message_id, self.queue_name, self._owner(message)))
+                cursor.execute(_ACK, (message.message_id, delivery_id))
         finally:
-            self._release([message.message_id])
+            self._release([delivery_id])
 
     def nack(self, message: MessageProxy) -> None:
         """Dead-letter the message, keeping its body (with the options the worker added)."""
+        delivery_id = _delivery_id(message)
         try:
             with self._settling_connection().transaction() as cursor:
                 cursor.execute(
                     _NACK,
-                    (
-                        q_name(self.queue_name),
-                        _to_column(message.encode()),
-                        _now_s(),
-                        message.message_id,
-                        self.queue_name,
-                        self._owner(message),
-                    ),
+                    (q_name(self.queue_name), _to_column(message.encode()), _now_s(), message.message_id, delivery_id),
                 )
         finally:
-            self._release([message.message_id])
+            self._release([delivery_id])
 
     def requeue(self, messages: Iterable[MessageProxy]) -> None:
         """Put taken, unprocessed messages back, for any consumer to take at once."""
-        messages = list(messages)
-        if not messages:
+        deliveries = [(message.message_id, _delivery_id(message)) for message in messages]
+        if not deliveries:
             return
         now_s = _now_s()
-        params = [(now_s, m.message_id, self.queue_name, self._owner(m)) for m in messages]
-        logger.debug("Requeueing %d messages on %r.", len(params), self.queue_name)
+        logger.debug("Requeueing %d messages on %r.", len(deliveries), self.queue_name)
         try:
             with self._settling_connection().transaction(immediate=True) as cursor:
-                cursor.executemany(_REQUEUE, params)
+                cursor.executemany(_REQUEUE, [(now_s, *delivery) for delivery in deliveries])
         finally:
-            self._release([m.message_id for m in messages])
+            self._release([delivery_id for _, delivery_id in deliveries])
         self._doorbell.ring()
 
     def close(self) -> None:
@@ -539,10 +562,14 @@ class _SQLiteConsumer(Consumer):
         self._conn.close()
         self.broker._consumers.discard(self)
 
-    def _take(self, limit: int, now: int) -> list[_LeasedMessage]:
+    def _taking(self) -> bool:
+        return self.broker.intake.taking(self._thread)
+
+    def _take(self, limit: int, now: int) -> list[_Delivery]:
         params = {
             "queue": self.queue_name,
             "owner": self.consumer_id,
+            "take": uuid4().hex,
             "now": now,
             "now_s": now // 1000,
             "until": now + self.broker.lease_ms,
@@ -552,22 +579,22 @@ class _SQLiteConsumer(Consumer):
             rows = cursor.execute(_TAKE, params).fetchall()
         rows.sort()  # by rowid: oldest first
         messages, undecodable = [], []
-        for _, message_id, data in rows:
+        for _, message_id, data, delivery_id in rows:
             try:
-                messages.append(_LeasedMessage(Message.decode(_to_bytes(data)), self.consumer_id))
+                messages.append(_Delivery(Message.decode(_to_bytes(data)), delivery_id))
             except DecodeError:
                 logger.error(
                     "Message %s on %r cannot be decoded; dead-lettering it.", message_id, self.queue_name, exc_info=True
                 )
-                undecodable.append(message_id)
+                undecodable.append((message_id, delivery_id))
         with self._slot_freed:
-            self._held.update(message.message_id for message in messages)
+            self._held.update(message.delivery_id for message in messages)
         if undecodable:
             with self._conn.transaction() as cursor:
                 cursor.executemany(
-                    "UPDATE dramatiq_messages SET state = 'rejected', consumer_id = NULL, leased_until = NULL"
-                    f" WHERE {_HELD}",
-                    [(message_id, self.queue_name, self.consumer_id) for message_id in undecodable],
+                    "UPDATE dramatiq_messages SET state = 'rejected', consumer_id = NULL, leased_until = NULL,"
+                    f" delivery_id = NULL WHERE {_HELD}",
+                    undecodable,
                 )
         return messages
 
@@ -586,25 +613,33 @@ class _SQLiteConsumer(Consumer):
                 self._slot_freed.wait_for(lambda: len(self._held) < self.prefetch, PREFETCH_WAIT_MS / 1000)
             return self.prefetch - len(self._held)
 
-    def _release(self, message_ids: list[str]) -> None:
+    def _release(self, delivery_ids: list[str]) -> None:
         with self._slot_freed:
-            self._held.difference_update(message_ids)
+            self._held.difference_update(delivery_ids)
             self._slot_freed.notify_all()
-
-    def _owner(self, message: MessageProxy) -> str:
-        # A consumer rebuilt after an error settles its predecessor's messages.
-        return getattr(message, "lease_owner", self.consumer_id)
 
     def _settling_connection(self) -> _Connection:
         return self.broker._connection() if self._conn.closed else self._conn
 
 
-class _LeasedMessage(MessageProxy):
-    """A taken message and the consumer whose lease it is under."""
+class _Delivery(MessageProxy):
+    """A taken message and the id of this delivery of it (see ``_TAKE``)."""
 
-    def __init__(self, message: Message, lease_owner: str) -> None:
+    def __init__(self, message: Message[Any], delivery_id: str) -> None:
         super().__init__(message)
-        self.lease_owner = lease_owner
+        self.delivery_id = delivery_id
+
+
+def _delivery_id(message: MessageProxy) -> str:
+    """The delivery id of a message this broker's consumers handed out.
+
+    Raises:
+      TypeError: for a message that did not come from one of them.
+    """
+    delivery_id = getattr(message, "delivery_id", None)
+    if not isinstance(delivery_id, str):
+        raise TypeError(f"message {message.message_id} was not delivered by a SQLiteBroker consumer")
+    return delivery_id
 
 
 class _Doorbell:
@@ -625,7 +660,7 @@ class _Doorbell:
             self._condition.wait_for(lambda: self.rings != seen, timeout_s)
 
 
-class _Connection(Database):
+class _Connection(Database):  # type: ignore[misc]  # dramatiq-sqlite ships no type information
     """dramatiq-sqlite's ``Database`` (WAL pragmas, a lock, commit or rollback
     on leaving) on a connection of its own in autocommit mode, that translates
     driver errors to dramatiq's and can be closed while other threads use it."""
@@ -650,8 +685,9 @@ class _Connection(Database):
         if self.closed:
             self.lock.release()
             raise ConnectionClosed("the SQLite connection is closed")
-        self.cursor = self.conn.cursor()
-        return self.cursor
+        cursor: sqlite3.Cursor = self.conn.cursor()
+        self.cursor = cursor
+        return cursor
 
     @contextmanager
     def transaction(self, *, immediate: bool = False) -> Iterator[sqlite3.Cursor]:
@@ -675,19 +711,19 @@ class _Connection(Database):
                 self.conn.close()
 
 
-def _add_lease_columns(conn: _Connection) -> None:
-    """Add the lease columns to dramatiq-sqlite's table unless another process did."""
+def _add_columns(conn: _Connection) -> None:
+    """Add this broker's columns to dramatiq-sqlite's table unless another process did."""
 
     def missing(cursor: sqlite3.Cursor) -> list[str]:
         present = {row[1] for row in cursor.execute("PRAGMA table_info(dramatiq_messages)")}
-        return [name for name in _LEASE_COLUMNS if name not in present]
+        return [name for name in _ADDED_COLUMNS if name not in present]
 
     with conn.transaction() as cursor:
         if not missing(cursor):
             return
     with conn.transaction(immediate=True) as cursor:
         for name in missing(cursor):
-            cursor.execute(f"ALTER TABLE dramatiq_messages ADD COLUMN {name} {_LEASE_COLUMNS[name]}")
+            cursor.execute(f"ALTER TABLE dramatiq_messages ADD COLUMN {name} {_ADDED_COLUMNS[name]}")
 
 
 def _is_connection_error(error: sqlite3.DatabaseError) -> bool:

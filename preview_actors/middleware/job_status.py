@@ -4,30 +4,49 @@ Listed before :class:`~preview_actors.middleware.retries.Retries`, so its
 ``after_process_message`` runs after the retry decision (dramatiq runs
 ``after_*`` hooks in reverse order): a failed message means the job is
 ``failed`` and dead-lettered; otherwise a failure means ``retrying``.
+
+A stage interrupted by a stopping worker is handed on by Retries, which calls
+:meth:`JobStatus.handed_back` first: the job is ``queued`` again — not
+``rendering`` on a worker that has exited — before another worker can take it.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import dramatiq
 from dramatiq.middleware import Middleware, Shutdown
 
 from ..concurrency import RenderSlotBusy
-from ..errors import JobCancelled, PermanentJobError
+from ..errors import BadInputError, JobCancelled, PermanentJobError
 from ..redaction import redact
+from ..server_paths import ServerPaths
 from ..store import JobState, JobStore
 
 logger = logging.getLogger(__name__)
 
 
 class JobStatus(Middleware):
-    def __init__(self, store: JobStore, stage_of: Callable[[str], str | None]) -> None:
+    def __init__(
+        self, store: JobStore, stage_of: Callable[[str], str | None], server_paths: ServerPaths | None = None
+    ) -> None:
         self.store = store
         #: Maps an actor name to its stage name; other actors are ignored.
         self.stage_of = stage_of
+        #: Hides the server's folders in error messages, which clients read (None: hides nothing).
+        self.server_paths = server_paths or ServerPaths(())
+
+    def handed_back(self, message: dramatiq.MessageProxy) -> None:
+        """The stage of ``message`` was interrupted by a stopping worker and waits for another: ``queued``.
+
+        Raises what the store raises when it cannot be written.
+        """
+        if self.stage_of(message.actor_name) is None:
+            return
+        self.store.update(message.args[0], state=JobState.QUEUED, progress=0.0)
+        logger.info("Worker stopping; the job is queued for another worker.")
 
     def after_process_message(
         self,
@@ -43,8 +62,10 @@ class JobStatus(Middleware):
         job_id = message.args[0]
         permanent = isinstance(exception, PermanentJobError)
         error = {
-            "code": "permanent_failure" if permanent else ("retries_exhausted" if message.failed else "stage_failed"),
-            "message": redact(str(exception) or type(exception).__name__),
+            "code": ("bad_input" if isinstance(exception, BadInputError) else "permanent_failure")
+            if permanent
+            else ("retries_exhausted" if message.failed else "stage_failed"),
+            "message": redact(self.server_paths.hide(str(exception) or type(exception).__name__)),
             "stage": stage,
             "retryable": not permanent,
             "retries": message.options.get("retries", 0),

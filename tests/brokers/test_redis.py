@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from queue import PriorityQueue
-from typing import Iterator
 
 import pytest
+from conftest import wait_until
 from dramatiq import Message
 from dramatiq.errors import ConnectionClosed
 from dramatiq.worker import ConsumerThread
-
-from conftest import wait_until
-from preview_actors.brokers.redis import RedisBroker
 from redis_server import RedisServer
+
+from preview_actors.brokers.redis import RedisBroker
 
 pytestmark = pytest.mark.redis
 
@@ -34,7 +34,7 @@ def broker(server: RedisServer) -> Iterator[RedisBroker]:
     broker = RedisBroker(url=server.url, heartbeat_timeout=60_000)
     broker.declare_queue(QUEUE)
     yield broker
-    broker.client.close()
+    broker.client.connection_pool.disconnect()  # the broker made the pool: closing the client leaves it open
 
 
 def _message(n: int) -> Message:
@@ -138,3 +138,43 @@ def test_other_threads_get_connection_closed_at_once(broker: RedisBroker, server
     assert not isinstance(threading.current_thread(), ConsumerThread)
     with pytest.raises(ConnectionClosed):
         broker.enqueue(_message(9))
+
+
+def test_a_delivery_and_its_handed_back_copy_are_held_and_settled_apart(broker: RedisBroker) -> None:
+    # Given a consumer holding a delivery and the copy handed back under the same message id
+    broker.enqueue(_message(1))
+    consumer = broker.consume(QUEUE, prefetch=2, timeout=100)
+    first = wait_until(lambda: next(consumer), what="the message")
+    broker.enqueue(first)
+    copy = wait_until(lambda: next(consumer), what="the copy")
+    assert copy.message_id == first.message_id
+    assert consumer.outstanding_message_count == 2  # dramatiq counts them by message id: 1
+
+    # When the first is acked, only it is settled: the copy still fills a prefetch slot, and is still held
+    consumer.ack(first)
+    assert consumer.outstanding_message_count == 1
+    assert _acks(broker) == {copy.options["redis_message_id"].encode()}
+    consumer.ack(copy)
+    assert consumer.outstanding_message_count == 0
+    assert _acks(broker) == set()
+
+
+def test_closing_a_consumer_gives_back_its_prefetched_messages_at_once(broker: RedisBroker, server: RedisServer) -> None:
+    # Given a consumer that handed out one message and holds two more in its cache
+    for n in range(3):
+        broker.enqueue(_message(n))
+    consumer = broker.consume(QUEUE, prefetch=3, timeout=100)
+    handed_out = wait_until(lambda: next(consumer), what="a message")
+    assert len(_acks(broker)) == 3
+
+    # When it closes (its worker stopping)
+    consumer.close()
+
+    # Then the two it never handed out are queued again at once, not when its heartbeats stop
+    assert _acks(broker) == {handed_out.options["redis_message_id"].encode()}
+    other = RedisBroker(url=server.url, heartbeat_timeout=60_000)
+    other.declare_queue(QUEUE)
+    taker = other.consume(QUEUE, prefetch=3, timeout=100)
+    taken = [wait_until(lambda: next(taker), what="a given-back message") for _ in range(2)]
+    assert sorted(m.args[0] for m in taken) == sorted({0, 1, 2} - {handed_out.args[0]})
+    other.client.connection_pool.disconnect()
