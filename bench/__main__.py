@@ -28,7 +28,9 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="SUB-COMMAND")
     argv = sys.argv[1:] if argv is None else argv
     # Import only the chosen benchmark (each pulls in its own dependencies: Celery, uvicorn, ffmpeg…).

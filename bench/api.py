@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import shutil
 import socket
@@ -49,7 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rate", type=float, default=200.0, help="requests/s of the latency runs")
     parser.add_argument("--latency-seconds", type=float, default=5.0)
-    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto", help="throughput load generator (auto: wrk when installed)")
+    parser.add_argument(
+        "--client", choices=("auto", "wrk", "python"), default="auto", help="throughput load generator (auto: wrk when installed)"
+    )
     parser.add_argument("--body", type=Path, default=ROOT / "examples" / "chapter.json")
 
 
@@ -110,7 +111,7 @@ class _Connection:
         self.writer = writer
 
     @classmethod
-    async def open(cls, port: int) -> "_Connection":
+    async def open(cls, port: int) -> _Connection:
         return cls(*await asyncio.open_connection("127.0.0.1", port))
 
     async def post(self, request: bytes) -> int:
@@ -201,7 +202,7 @@ async def _fixed_rate(port: int, body: bytes, rate: float, seconds: float) -> tu
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -209,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         print("Redis is not running on 127.0.0.1:6379", file=sys.stderr)
         return 2
     try:
-        import preview_api  # noqa: F401
+        import preview_api  # noqa: F401 - only whether it imports
     except ImportError as error:
         print(f"preview_api is not importable yet ({error}): the benchmark needs preview_api.create_app", file=sys.stderr)
         return 2

@@ -12,8 +12,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Callable, Iterable, Iterator, Sequence
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Redis database the benchmarks use; flushed before and after each one.
@@ -72,13 +73,14 @@ class Table:
         cells = [("", f"median {self.unit}", "min – max", "runs", "ratio", "")]
         for name, values, versus, note in self.rows:
             ratio = ", ".join(f"{self.ratio(name, other):.2f} vs {other}" for other in versus)
-            cells.append((name, f(statistics.median(values)), f"{f(min(values))} – {f(max(values))}", str(len(values)), ratio, note))
+            spread = f"{f(min(values))} – {f(max(values))}"
+            cells.append((name, f(statistics.median(values)), spread, str(len(values)), ratio, note))
         widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
         print(f"\n{self.title}", file=out)
         for index, row in enumerate(cells):
             line = "  ".join(
                 cell.ljust(width) if column in (0, 4, 5) else cell.rjust(width)
-                for column, (cell, width) in enumerate(zip(row, widths))
+                for column, (cell, width) in enumerate(zip(row, widths, strict=True))
             )
             print("  " + line.rstrip(), file=out)
             if index == 0:

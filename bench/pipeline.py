@@ -35,8 +35,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from . import common
 from .common import ROOT, Child, Table
@@ -47,13 +47,19 @@ DONE_KEY = "bench:done"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--jobs", type=int, default=600, help="pipelines per run (default 600, not 2,000, to fit 3 runs of 3 sides in 5 minutes)")
+    parser.add_argument(
+        "--jobs", type=int, default=600, help="pipelines per run (default 600, not 2,000, to fit 3 runs of 3 sides in 5 minutes)"
+    )
     parser.add_argument("--runs", type=int, default=3, help="runs per side (default 3)")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--sides", default=",".join(SIDES), help=f"comma-separated subset of: {', '.join(SIDES)}")
     parser.add_argument("--chapter", type=Path, default=ROOT / "examples" / "chapter.json")
-    parser.add_argument("--profile", action="store_true", help="record the dramatiq workers with py-spy (one run; collapsed stacks in --profile-dir)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="record the dramatiq workers with py-spy (one run; collapsed stacks in --profile-dir)",
+    )
     parser.add_argument("--profile-dir", type=Path, default=Path(tempfile.gettempdir()) / "bench-profiles")
 
 
@@ -118,21 +124,26 @@ def _run(args: argparse.Namespace, sides: list[str], work: Path) -> int:
         versus = [other for other in ("bare dramatiq", "celery chain") if other in sides and other != side]
         if side == "celery chain":
             versus = versus[:1]
-        table.add(side, rates[side], versus=versus, note=f"queued at {statistics.median(submit_rates[side]):.0f}/s beforehand (not timed)")
+        note = f"queued at {statistics.median(submit_rates[side]):.0f}/s beforehand (not timed)"
+        table.add(side, rates[side], versus=versus, note=note)
     table.print()
     print("\nCPU per pipeline, ms (medians; 'workers' is the worker processes themselves, 'renderers' their children):")
     for side in sides:
         names = cpu_ms[side][0].keys()
-        print(f"  {side:<14} " + ", ".join(f"{name} {statistics.median(run[name] for run in cpu_ms[side]):.1f}" for name in names))
+        medians = (f"{name} {statistics.median(run[name] for run in cpu_ms[side]):.1f}" for name in names)
+        print(f"  {side:<14} " + ", ".join(medians))
     if "preview" in sides and reference:
-        common.verdict("preview / bare dramatiq", table.ratio("preview", reference), ">= 0.8", table.ratio("preview", reference) >= 0.8)
+        versus_bare = table.ratio("preview", reference)
+        common.verdict("preview / bare dramatiq", versus_bare, ">= 0.8", versus_bare >= 0.8)
     if "preview" in sides and "celery chain" in sides:
-        common.verdict("preview / celery chain", table.ratio("preview", "celery chain"), "> 1.0", table.ratio("preview", "celery chain") > 1.0)
+        versus_celery = table.ratio("preview", "celery chain")
+        common.verdict("preview / celery chain", versus_celery, "> 1.0", versus_celery > 1.0)
     return 0
 
 
 def _time_workers(workers: list[Child], first_text: str, done: Callable[[], bool], jobs: int) -> tuple[float, dict[str, float]]:
-    """Seconds from the first render starting (a line with ``first_text``) to ``done()``, and CPU seconds spent meanwhile by whom."""
+    """Seconds from the first render starting (a line with ``first_text``) to ``done()``,
+    and CPU seconds spent meanwhile by whom."""
     try:
         deadline = time.monotonic() + 120
         while not any(first_text in line for worker in workers for _, line in list(worker.lines)):
@@ -189,7 +200,9 @@ def _dramatiq_worker(module: str, args: argparse.Namespace, env: dict[str, str])
     return worker
 
 
-def run_preview(args: argparse.Namespace, run_dir: Path, render_command: list[str], asset_root: Path) -> tuple[float, float, dict[str, float]]:
+def run_preview(
+    args: argparse.Namespace, run_dir: Path, render_command: list[str], asset_root: Path
+) -> tuple[float, float, dict[str, float]]:
     import preview_actors
     from preview_actors.settings import Settings
 
@@ -237,20 +250,29 @@ def _counter_done(jobs: int) -> Callable[[], bool]:
     return lambda: int(client.get(DONE_KEY) or 0) >= jobs
 
 
-def run_bare(args: argparse.Namespace, run_dir: Path, render_command: list[str], asset_root: Path) -> tuple[float, float, dict[str, float]]:
-    env = common.base_env(BENCH_REDIS_URL=common.REDIS_URL, BENCH_RENDER_COMMAND=json.dumps(render_command), BENCH_OUT_DIR=str(run_dir))
+def run_bare(
+    args: argparse.Namespace, run_dir: Path, render_command: list[str], asset_root: Path
+) -> tuple[float, float, dict[str, float]]:
+    env = common.base_env(
+        BENCH_REDIS_URL=common.REDIS_URL, BENCH_RENDER_COMMAND=json.dumps(render_command), BENCH_OUT_DIR=str(run_dir)
+    )
     os.environ["BENCH_REDIS_URL"] = common.REDIS_URL
     from . import pipeline_bare
 
     started = time.monotonic()
     pipeline_bare.enqueue(args.jobs)
     submit_s = time.monotonic() - started
-    elapsed_s, cpu = _time_workers([_dramatiq_worker("bench.pipeline_bare", args, env)], pipeline_bare.FIRST_LINE, _counter_done(args.jobs), args.jobs)
+    workers = [_dramatiq_worker("bench.pipeline_bare", args, env)]
+    elapsed_s, cpu = _time_workers(workers, pipeline_bare.FIRST_LINE, _counter_done(args.jobs), args.jobs)
     return elapsed_s, submit_s, cpu
 
 
-def run_celery(args: argparse.Namespace, run_dir: Path, render_command: list[str], asset_root: Path) -> tuple[float, float, dict[str, float]]:
-    env = common.base_env(BENCH_REDIS_URL=common.REDIS_URL, BENCH_RENDER_COMMAND=json.dumps(render_command), BENCH_OUT_DIR=str(run_dir))
+def run_celery(
+    args: argparse.Namespace, run_dir: Path, render_command: list[str], asset_root: Path
+) -> tuple[float, float, dict[str, float]]:
+    env = common.base_env(
+        BENCH_REDIS_URL=common.REDIS_URL, BENCH_RENDER_COMMAND=json.dumps(render_command), BENCH_OUT_DIR=str(run_dir)
+    )
     os.environ["BENCH_REDIS_URL"] = common.REDIS_URL
     from . import pipeline_celery
 

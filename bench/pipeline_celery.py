@@ -44,7 +44,13 @@ def celery_render(job: int) -> int:
     if _first:
         _first = False
         print(FIRST_LINE, flush=True)
-    subprocess.run([*_COMMAND, os.path.join(_OUT_ROOT, str(job))], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True, check=True)
+    subprocess.run(
+        [*_COMMAND, os.path.join(_OUT_ROOT, str(job))],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+        check=True,
+    )
     return job
 
 

@@ -127,7 +127,11 @@ def one_run(kind: str, work: Path, request: dict, asset_root: Path) -> tuple[flo
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREVIEW_BROKER_URL", "stub://")  # importing preview_actors: harmless until set up
     kinds = [kind.strip() for kind in args.brokers.split(",") if kind.strip()]
-    available = {"redis": common.server_up("127.0.0.1", 6379), "rabbitmq": common.server_up("127.0.0.1", 5672) and bool(shutil.which("rabbitmqctl")), "sqlite": True}
+    available = {
+        "redis": common.server_up("127.0.0.1", 6379),
+        "rabbitmq": common.server_up("127.0.0.1", 5672) and bool(shutil.which("rabbitmqctl")),
+        "sqlite": True,
+    }
     for kind in [kind for kind in kinds if not available.get(kind)]:
         print(f"{kind} is not running here: left out", file=sys.stderr)
         kinds.remove(kind)
@@ -144,7 +148,11 @@ def run(args: argparse.Namespace) -> int:
             common.rmtree(work)
         seconds[kind].append(recovered_s)
         boots[kind].append(boot_s)
-        print(f"  run {run_index + 1} {kind:<9} succeeded {recovered_s:5.1f} s after the kill (second worker ready after {boot_s:.1f} s)", flush=True)
+        print(
+            f"  run {run_index + 1} {kind:<9} succeeded {recovered_s:5.1f} s after the kill"
+            f" (second worker ready after {boot_s:.1f} s)",
+            flush=True,
+        )
     table = Table("Crash recovery: seconds from SIGKILL to success (lower is better)", "s", higher_is_better=False)
     table.add("target", [30.0], note="the issue's bound")
     for kind in kinds:

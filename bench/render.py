@@ -32,16 +32,16 @@ if __package__ in (None, ""):  # run as a script: python bench/render.py
     __package__ = "bench"
 os.environ.setdefault("PREVIEW_BROKER_URL", "stub://")  # building the spec imports preview_actors: keep its broker harmless
 
-from renderers.ffmpeg import encoder  # noqa: E402
-from renderers.ffmpeg.assets import resolve_assets  # noqa: E402
-from renderers.ffmpeg.commands import frame_numbers  # noqa: E402
-from renderers.ffmpeg.compose import compose, plan_layout  # noqa: E402
-from renderers.ffmpeg.process import ffmpeg_exe  # noqa: E402
-from renderers.ffmpeg.spec import parse_spec  # noqa: E402
-from renderers.ffmpeg.timeline import layout_timeline  # noqa: E402
+from renderers.ffmpeg import encoder
+from renderers.ffmpeg.assets import resolve_assets
+from renderers.ffmpeg.commands import frame_numbers
+from renderers.ffmpeg.compose import compose, plan_layout
+from renderers.ffmpeg.process import ffmpeg_exe
+from renderers.ffmpeg.spec import parse_spec
+from renderers.ffmpeg.timeline import layout_timeline
 
-from . import common  # noqa: E402
-from .chapter_spec import build_spec, write_spec  # noqa: E402
+from . import common
+from .chapter_spec import build_spec, write_spec
 
 ROOT = common.ROOT
 
@@ -86,7 +86,7 @@ def hand_written_command(spec_dict: dict, work: Path, target: Path) -> list[str]
         still_input = count
         count += 1
         n, k = slot.frames, slot.fade_frames
-        colour = "0x%02x%02x%02x" % step.background
+        colour = "0x{:02x}{:02x}{:02x}".format(*step.background)
         if is_clip:
             x0, y0, x1, y1 = layout.media_box
             w, h = x1 - x0, y1 - y0

@@ -26,11 +26,11 @@ if __package__ in (None, ""):  # run as a script: python bench/sqlite_broker_thr
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "bench"
 
-import dramatiq  # noqa: E402
-from dramatiq.brokers.stub import StubBroker  # noqa: E402
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
 
-from . import common  # noqa: E402
-from .common import Table  # noqa: E402
+from . import common
+from .common import Table
 
 BROKERS = ("sqlite", "redis", "stub")
 

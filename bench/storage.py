@@ -38,7 +38,9 @@ RSS_LIMIT = 100 * 1000 * 1000
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size-mib", type=int, default=1024, help="artifact size (default 1024 = 1 GiB)")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()), help="where the temp dir goes (its filesystem is measured)")
+    parser.add_argument(
+        "--dir", type=Path, default=Path(tempfile.gettempdir()), help="where the temp dir goes (its filesystem is measured)"
+    )
     parser.add_argument("--kinds", default=",".join(KINDS), help=f"comma-separated subset of: {', '.join(KINDS)}")
 
 
@@ -99,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
         common.rmtree(work)
     table = Table(f"Storing a {size / GIB:.2f} GiB artifact: throughput (higher is better)", "MiB/s", fmt="{:.0f}")
     for kind in kinds:
-        versus = [other for other in ("file_digest", "copy+fsync") if other in kinds and other != kind and not (kind == "file_digest")]
+        versus = [
+            other for other in ("file_digest", "copy+fsync") if other in kinds and other != kind and not (kind == "file_digest")
+        ]
         if kind != "add_stream":
             versus = versus[:1]
         table.add(kind, rates[kind], versus=versus)

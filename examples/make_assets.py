@@ -13,6 +13,7 @@ same Pillow and ffmpeg.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -59,9 +60,9 @@ def diagram(path: Path) -> None:
     draw = ImageDraw.Draw(image)
     boxes = [(60, 40, 390, 160), (60, 240, 390, 360), (60, 440, 390, 560)]
     colours = [(220, 80, 60, 255), (60, 160, 220, 255), (90, 190, 90, 255)]
-    for box, colour in zip(boxes, colours):
+    for box, colour in zip(boxes, colours, strict=True):
         draw.rounded_rectangle(box, radius=18, fill=colour)
-    for upper, lower in zip(boxes, boxes[1:]):
+    for upper, lower in itertools.pairwise(boxes):
         x = (upper[0] + upper[2]) // 2
         draw.line([(x, upper[3]), (x, lower[1])], fill=(250, 250, 250, 255), width=8)
         draw.polygon([(x - 18, lower[1] - 24), (x + 18, lower[1] - 24), (x, lower[1])], fill=(250, 250, 250, 255))
@@ -113,10 +114,24 @@ def chapter() -> dict[str, object]:
     steps = [
         ("intro", 3000, "Welcome to the tour", "A short preview of what this chapter covers.", "cover", "#102030"),
         ("goals", 3000, "What you will learn", "Three ideas, one diagram and a short demo clip.", None, "#1d3557"),
-        ("flow", 3500, "How it fits together", "Requests come in, steps are rendered, the video is joined.", "diagram", "#f1faee"),
+        (
+            "flow",
+            3500,
+            "How it fits together",
+            "Requests come in, steps are rendered, the video is joined.",
+            "diagram",
+            "#f1faee",
+        ),
         ("photo", 3000, "A real-world example", "Images are scaled to fit and never stretched.", "photo", "#2b2d42"),
         ("demo", 3000, "See it move", "Clips play muted, and hold their last frame.", "clip", "#000000"),
-        ("details", 2500, "Les détails comptent", "Accents, ünïcödé and long words: Donaudampfschifffahrtsgesellschaft.", None, "#457b9d"),
+        (
+            "details",
+            2500,
+            "Les détails comptent",
+            "Accents, ünïcödé and long words: Donaudampfschifffahrtsgesellschaft.",
+            None,
+            "#457b9d",
+        ),
         ("rtl", 2500, "مرحبا — שלום", "Right-to-left text is shaped and wrapped too.", None, "#e63946"),
         ("recap", 3000, "Recap", "Steps are cached: change one, and only that one is rendered again.", "diagram", "#264653"),
         ("cover-again", 3000, None, "Thanks for watching.", "cover", "#0b132b"),
@@ -128,7 +143,11 @@ def chapter() -> dict[str, object]:
             "chapterId": "chapter-1",
             "output": "hd",
             "steps": [
-                {k: v for k, v in {"id": i, "durationMs": d, "title": t, "text": x, "asset": a, "background": b}.items() if v is not None}
+                {
+                    k: v
+                    for k, v in {"id": i, "durationMs": d, "title": t, "text": x, "asset": a, "background": b}.items()
+                    if v is not None
+                }
                 for i, d, t, x, a, b in steps
             ],
             "assets": [

@@ -1,6 +1,7 @@
-"""The three actors of the pipeline: render → hash → finalize.
+"""The three actors of the pipeline: render → hash → finalize, and the cancellation event.
 
-Their work is in :mod:`preview_actors.stages`; here they are only declared,
+Their work is in :mod:`preview_actors.stages` (the event's in
+:mod:`preview_actors.cancel`); here they are only declared,
 so hosts can ``from preview_actors import render`` and send its messages.
 """
 
@@ -11,7 +12,7 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import Shutdown
 
-from . import stages
+from . import cancel, stages
 from .errors import JobCancelled, PermanentJobError
 from .runtime import current
 from .settings import Settings
@@ -52,7 +53,13 @@ def finalize(job_id: str, hashed: dict[str, Any]) -> None:
     stages.finalize(current(), job_id, hashed)
 
 
-ACTORS = (render, hash_artifacts, finalize)
+@dramatiq.actor(actor_name=cancel.CANCELLED_EVENT, queue_name=FINISH_QUEUE, priority=FINISH_PRIORITY)
+def job_cancelled(job_id: str) -> None:
+    """Sent by :func:`preview_actors.cancel.cancel_job`: the job is cancelled; the worker counts it."""
+    cancel.count_cancelled(job_id)
+
+
+ACTORS = (render, hash_artifacts, finalize, job_cancelled)
 
 
 def bind(broker: dramatiq.Broker, settings: Settings) -> None:

@@ -61,7 +61,7 @@ def cancel_job(job_id: str, *, runtime: Runtime | None = None) -> JobRecord:
 def _announce(runtime: Runtime, job_id: str) -> None:
     try:
         runtime.broker.get_actor(CANCELLED_EVENT).send(job_id)
-    except Exception as error:  # noqa: BLE001 - any broker's error: the job is cancelled all the same
+    except Exception as error:  # any broker's error: the job is cancelled all the same
         logger.warning("Job %s is cancelled, but the workers could not be told, so it is not counted: %s", job_id, error)
 
 

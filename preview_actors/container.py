@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .storage import StoredArtifact
 
@@ -61,4 +62,5 @@ def write_container(job_dir: Path, container: dict[str, Any]) -> Path:
 
 def read_container(job_dir: Path) -> dict[str, Any]:
     with open(job_dir / CONTAINER_FILE, encoding="utf-8") as file:
-        return json.load(file)
+        container: dict[str, Any] = json.load(file)
+    return container

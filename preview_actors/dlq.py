@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import attrs
 import dramatiq
@@ -94,18 +95,18 @@ class _Replay:
     job_ids: set[str] | None
     replayed: list[str] = attrs.Factory(list)
 
-    def wanted(self, message: dramatiq.Message) -> bool:
+    def wanted(self, message: dramatiq.Message[Any]) -> bool:
         return (
             stage_of(message.actor_name) is not None
             and bool(message.args)
             and (self.job_ids is None or str(message.args[0]) in self.job_ids)
         )
 
-    def message_for(self, message: dramatiq.Message) -> dramatiq.Message:
+    def message_for(self, message: dramatiq.Message[Any]) -> dramatiq.Message[Any]:
         """The message to queue again: the same, with its retries starting over."""
         return message.copy(options={k: v for k, v in message.options.items() if k not in _RESET_OPTIONS})
 
-    def mark(self, message: dramatiq.Message) -> JobRecord | None:
+    def mark(self, message: dramatiq.Message[Any]) -> JobRecord | None:
         """Set the job back to queued with a fresh attempt budget (before its message is visible);
         return the record as it was.
 
@@ -135,7 +136,7 @@ class _Replay:
 
 
 class _Backend:
-    def browse(self) -> Iterator[tuple[str, dramatiq.Message, float | None]]:
+    def browse(self) -> Iterator[tuple[str, dramatiq.Message[Any], float | None]]:
         raise NotImplementedError
 
     def take(self, replay: _Replay) -> None:
@@ -160,7 +161,7 @@ def _backend(broker: dramatiq.Broker) -> _Backend:
 class _StubBackend(_Backend):
     broker: Any
 
-    def browse(self) -> Iterator[tuple[str, dramatiq.Message, float | None]]:
+    def browse(self) -> Iterator[tuple[str, dramatiq.Message[Any], float | None]]:
         for queue in QUEUES:
             for proxy in list(self.broker.dead_letters_by_queue.get(queue, [])):
                 yield queue, proxy._message, None
@@ -179,7 +180,7 @@ class _StubBackend(_Backend):
 class _SQLiteBackend(_Backend):
     broker: Any
 
-    def browse(self) -> Iterator[tuple[str, dramatiq.Message, float | None]]:
+    def browse(self) -> Iterator[tuple[str, dramatiq.Message[Any], float | None]]:
         for queue in QUEUES:
             for message in self.broker.dead_letters(queue):
                 yield queue, message, None
@@ -201,7 +202,7 @@ class _RedisBackend(_Backend):
         name = f"{self.broker.namespace}:{xq_name(queue)}"
         return name, f"{name}.msgs"
 
-    def browse(self) -> Iterator[tuple[str, dramatiq.Message, float | None]]:
+    def browse(self) -> Iterator[tuple[str, dramatiq.Message[Any], float | None]]:
         client = self.broker.client
         for queue in QUEUES:
             ids_key, messages_key = self._keys(queue)
@@ -236,23 +237,28 @@ class _RabbitmqBackend(_Backend):
         """Get every message of the dead-letter queue unacknowledged, let ``handle`` ack some, requeue the rest."""
         import pika
 
-        connection = pika.BlockingConnection(self.broker.parameters[0] if isinstance(self.broker.parameters, list) else self.broker.parameters)
+        parameters = self.broker.parameters
+        connection = pika.BlockingConnection(parameters[0] if isinstance(parameters, list) else parameters)
         try:
             channel = connection.channel()
             channel.queue_declare(queue=xq_name(queue), durable=True, passive=True)
             while True:
-                method, properties, body = channel.basic_get(queue=xq_name(queue), auto_ack=False)
-                if method is None:
+                method, _properties, body = channel.basic_get(queue=xq_name(queue), auto_ack=False)
+                if method is None or body is None:  # the queue is empty (pika gives both or neither)
                     break
                 handle(channel, method, body)
             channel.basic_nack(delivery_tag=0, multiple=True, requeue=True)  # the rest go back, in order
         finally:
             connection.close()
 
-    def browse(self) -> Iterator[tuple[str, dramatiq.Message, float | None]]:
-        found: list[tuple[str, dramatiq.Message, float | None]] = []
+    def browse(self) -> Iterator[tuple[str, dramatiq.Message[Any], float | None]]:
+        found: list[tuple[str, dramatiq.Message[Any], float | None]] = []
         for queue in QUEUES:
-            self._drain(queue, lambda channel, method, body, q=queue: found.append((q, dramatiq.Message.decode(body), None)))
+
+            def collect(channel: Any, method: Any, body: bytes, queue: str = queue) -> None:
+                found.append((queue, dramatiq.Message.decode(body), None))
+
+            self._drain(queue, collect)
         yield from found
 
     def take(self, replay: _Replay) -> None:

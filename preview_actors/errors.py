@@ -7,7 +7,7 @@ answers are chosen only at the edge (``preview_api``).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import attrs
 
@@ -64,6 +64,13 @@ class JobError(PreviewError):
 
 class PermanentJobError(JobError):
     """A failure that no retry can fix: bad input, a missing or corrupt asset."""
+
+
+class BadInputError(PermanentJobError):
+    """The job's own input is at fault: an asset missing, empty, truncated or
+    undecodable, or a spec the renderer refused (it exited 2). The job's
+    ``error.code`` is ``bad_input`` and ``preview-worker render`` exits 2.
+    The message names the asset by its id and the request's ``uri``."""
 
 
 class TransientJobError(JobError):

@@ -26,7 +26,7 @@ import os
 import socket
 import threading
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 from .concurrency import RenderSlotBusy
 from .errors import BrokerUnavailableError
@@ -49,7 +49,7 @@ class JobRenderingElsewhere(RenderSlotBusy):
     """
 
     def __init__(self, job_id: str, reason: str) -> None:
-        super().__init__(f"job {job_id} {reason}")  # type: ignore[no-untyped-call]  # dramatiq's is untyped
+        super().__init__(f"job {job_id} {reason}")
         self.job_id = job_id
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlite3
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import dramatiq
 
@@ -61,7 +61,7 @@ def _ping_redis(broker: dramatiq.Broker, timeout_s: float) -> None:
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    pool = broker.client.connection_pool  # type: ignore[attr-defined]
+    pool = broker.client.connection_pool  # type: ignore[attr-defined]  # a Redis broker (the caller checked)
     parameters = {
         **pool.connection_kwargs,
         "socket_timeout": timeout_s,
@@ -83,7 +83,7 @@ def _open_rabbitmq(broker: dramatiq.Broker, timeout_s: float) -> None:
 
     import pika
 
-    configured = broker.parameters  # type: ignore[attr-defined]
+    configured = broker.parameters  # type: ignore[attr-defined]  # a RabbitMQ broker (the caller checked)
     candidates = configured if isinstance(configured, list) else [configured]
     parameters = []
     for candidate in candidates:
@@ -108,7 +108,7 @@ def _query_sqlite(broker: dramatiq.Broker, timeout_s: float) -> None:
     if callable(ping):
         ping()
         return
-    path = Path(broker.path)  # type: ignore[attr-defined]
+    path = Path(broker.path)  # type: ignore[attr-defined]  # a SQLite broker (the caller checked)
     path.parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(path, timeout=timeout_s)
     try:
@@ -129,7 +129,7 @@ def _bounded(component: str, check: Callable[[], None], timeout_s: float) -> Non
     def run() -> None:
         try:
             check()
-        except BaseException as error:  # noqa: BLE001 - any failure means "not ready"
+        except BaseException as error:  # any failure means "not ready"
             outcome.append(error)
         else:
             outcome.append(None)

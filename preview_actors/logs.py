@@ -15,14 +15,19 @@ import contextvars
 import json
 import logging
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+from typing import Any
 
 from .redaction import RedactingFilter
 
 #: The fields of the current job, as they appear in log lines.
 CONTEXT_FIELDS = ("requestId", "jobId", "stage", "attempt")
 
-log_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("preview_log_context", default={})
+#: The current job's fields; read-only, as the default is shared by every context (set a new mapping).
+log_context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "preview_log_context", default=MappingProxyType({})
+)
 
 
 @contextlib.contextmanager
@@ -78,7 +83,9 @@ class ConsoleFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        context = " ".join(f"{name}={getattr(record, name)}" for name in CONTEXT_FIELDS if getattr(record, name, None) is not None)
+        context = " ".join(
+            f"{name}={getattr(record, name)}" for name in CONTEXT_FIELDS if getattr(record, name, None) is not None
+        )
         return f"{line} [{context}]" if context else line
 
 

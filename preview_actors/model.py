@@ -766,9 +766,10 @@ def _array_hook(
         for index, item in enumerate(value):
             try:
                 items.append(item_hook(item, item_type))
-            except Exception as exc:  # noqa: BLE001 - regrouped, as cattrs does
+            except Exception as exc:  # regrouped, as cattrs does
                 note = IterableValidationNote(f"Structuring @ index {index}", index, item_type)
-                exc.__notes__ = [*getattr(exc, "__notes__", []), note]
+                # __notes__ is typed from Python 3.11 on; cattrs reads it on 3.10 as well.
+                exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[attr-defined]
                 errors.append(exc)
         if errors:
             raise IterableValidationError(f"While structuring {tuple_type!r}", errors, tuple_type)
@@ -803,7 +804,7 @@ def _output_hook(converter: Converter, *, lenient: bool = False) -> Callable[[ob
 
 def _is_tuple_of(item_type: type) -> Callable[[Any], bool]:
     """A cattrs predicate for ``tuple[item_type, ...]``."""
-    return lambda type_: bool(type_ == tuple[item_type, ...])  # type: ignore[valid-type]
+    return lambda type_: bool(type_ == tuple[item_type, ...])  # type: ignore[valid-type]  # built at run time from a variable item type
 
 
 def _lenient(hook: Callable[[object, type], _T]) -> Callable[[object, type], Any]:

@@ -248,7 +248,7 @@ class Reconciler:
         else:
             self.store.update(job_id, enqueued=True)
         try:
-            dramatiq.pipeline(messages, broker=self.broker).run()  # type: ignore[no-untyped-call]  # dramatiq's run is untyped
+            dramatiq.pipeline(messages, broker=self.broker).run()
         except connection_errors() as error:
             raise BrokerUnavailableError(f"broker unreachable: {error}") from None
         metrics.JOBS_RECONCILED.labels(action=Action.REQUEUED.value).inc()

@@ -39,7 +39,9 @@ def durability_warnings(client: Any) -> list[str]:
         if config.get("save", "").strip():
             warnings.append("appendonly is off: jobs queued since the last RDB snapshot are lost if Redis restarts; enable AOF")
         else:
-            warnings.append("Redis persists nothing (appendonly no, save ''): every queued job is lost if it restarts; enable AOF")
+            warnings.append(
+                "Redis persists nothing (appendonly no, save ''): every queued job is lost if it restarts; enable AOF"
+            )
     return warnings
 
 

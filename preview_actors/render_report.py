@@ -126,7 +126,9 @@ class RenderReport:
             logger.warning("The renderer's report.json is not an object but %s; ignored.", type(report).__name__)
             return cls()
         segments = report.get("segments")
-        reused = [segment.get("reused") for segment in segments if isinstance(segment, dict)] if isinstance(segments, list) else []
+        if not isinstance(segments, list):
+            segments = []
+        reused = [segment.get("reused") for segment in segments if isinstance(segment, dict)]
         return cls(
             renderer_name=_string_or_none(report.get("renderer")),
             renderer_version=_string_or_none(report.get("version")),

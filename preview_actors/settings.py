@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping, TypeVar
+from typing import TypeVar
 
 import attrs
 
@@ -64,6 +65,14 @@ class Settings:
     #: Address the worker's metrics server binds to.
     metrics_host: str = "127.0.0.1"
     limits: Limits = Limits()
+    #: Seconds an unfinished job may go without a status change before the
+    #: reconciliation looks for its message (see :mod:`preview_actors.reconcile`).
+    reconcile_grace_s: float = 600.0
+    #: Seconds between a worker's reconciliation passes; 0 disables them.
+    reconcile_interval_s: float = 60.0
+    #: Seconds without a status change after which a job whose message the broker
+    #: cannot show (RabbitMQ) is re-enqueued anyway; 0 never does.
+    reconcile_unknown_after_s: float = 86_400.0
 
     @property
     def renderer_command(self) -> list[str]:
@@ -77,7 +86,7 @@ class Settings:
         return self.renderer if self.renderer in BUILTIN_RENDERERS else "custom"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``environ`` (default: ``os.environ``)."""
         env = os.environ if environ is None else environ
         read = _Reader(env)
@@ -115,6 +124,7 @@ class Settings:
             max_width=read.integer("PREVIEW_MAX_WIDTH", defaults.max_width, minimum=16),
             max_height=read.integer("PREVIEW_MAX_HEIGHT", defaults.max_height, minimum=16),
         )
+        grace_s, interval_s, unknown_after_s = _reconcile_settings(read)
         return cls(
             broker_url=broker_url,
             store_url=store_url,
@@ -135,7 +145,25 @@ class Settings:
             metrics_port=metrics_port,
             metrics_host=metrics_host,
             limits=limits,
+            reconcile_grace_s=grace_s,
+            reconcile_interval_s=interval_s,
+            reconcile_unknown_after_s=unknown_after_s,
         )
+
+
+def _reconcile_settings(read: _Reader) -> tuple[float, float, float]:
+    """PREVIEW_RECONCILE_*: the grace period, the pass interval (0 disables) and the unknown-message age (0 never)."""
+    grace_s = read.number("PREVIEW_RECONCILE_GRACE_S", 600.0, minimum=1.0)
+    interval_s = read.number("PREVIEW_RECONCILE_INTERVAL_S", 60.0, minimum=0.0)
+    if 0 < interval_s < 1:
+        raise ConfigError("PREVIEW_RECONCILE_INTERVAL_S", f"must be 0 (disabled) or at least 1 second, not {interval_s:g}")
+    unknown_after_s = read.number("PREVIEW_RECONCILE_UNKNOWN_AFTER_S", 86_400.0, minimum=0.0)
+    if 0 < unknown_after_s < grace_s:
+        raise ConfigError(
+            "PREVIEW_RECONCILE_UNKNOWN_AFTER_S",
+            f"must be 0 (never) or at least PREVIEW_RECONCILE_GRACE_S ({grace_s:g}), not {unknown_after_s:g}",
+        )
+    return grace_s, interval_s, unknown_after_s
 
 
 def _default_store_url(broker_url: str, data_dir: Path) -> str:
@@ -176,6 +204,6 @@ class _Reader:
             raise ConfigError(name, f"must be {kind}, not {raw!r}") from None
         if value != value or value in (float("inf"), float("-inf")):  # NaN, infinities
             raise ConfigError(name, f"must be a finite number, not {raw!r}")
-        if value < minimum:  # type: ignore[operator]
+        if value < minimum:  # type: ignore[operator]  # T is int or float: parse is int or float
             raise ConfigError(name, f"must be at least {minimum}, not {raw!r}")
         return value

@@ -29,8 +29,9 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from dramatiq.middleware import Shutdown
 
@@ -151,7 +152,7 @@ def _render_slot(runtime: Runtime) -> Iterator[None]:
     """
     slot = patiently("taking a render slot", runtime.render_slots.try_acquire)
     if slot is None:
-        raise RenderSlotBusy(f"all {runtime.render_slots.limit} render slots are taken")  # type: ignore[no-untyped-call]
+        raise RenderSlotBusy(f"all {runtime.render_slots.limit} render slots are taken")
     try:
         yield
     finally:
@@ -348,7 +349,8 @@ def hash_artifacts(runtime: Runtime, job_id: str, rendered: dict[str, Any]) -> d
     log_path = JobFiles(data_dir, job_id).log(rendered["attempt"])
     if log_path.is_file():
         sha256, size = sha256_of_file(log_path)
-        artifacts.append({"role": "log", **StoredArtifact(sha256, size, log_path.relative_to(data_dir).as_posix(), content_type_of(log_path)).to_json()})
+        stored = StoredArtifact(sha256, size, log_path.relative_to(data_dir).as_posix(), content_type_of(log_path))
+        artifacts.append({"role": "log", **stored.to_json()})
     for artifact in artifacts:
         metrics.ARTIFACT_BYTES.labels(role=artifact["role"]).observe(artifact["size"])
     logger.info("Stored %d artifacts, %d bytes.", len(artifacts), sum(artifact["size"] for artifact in artifacts))

@@ -125,7 +125,7 @@ class ArtifactStore:
         return path.relative_to(self.data_dir).as_posix()
 
 
-def _copy_hashing(stream: BinaryIO, target: BinaryIO) -> tuple["hashlib._Hash", int]:
+def _copy_hashing(stream: BinaryIO, target: BinaryIO) -> tuple[hashlib._Hash, int]:
     """Copy ``stream`` to ``target``, hashing it: (sha256, size).
 
     Each chunk is written by a helper thread while the next is read and

@@ -6,7 +6,8 @@ import functools
 import logging
 import uuid
 import weakref
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import anyio.to_thread
 import attrs
@@ -123,7 +124,7 @@ def _log_queued(record: JobRecord) -> None:
     logger.info("Job %s queued.", record.job_id, extra={"jobId": record.job_id, "requestId": record.request_id})
 
 
-_one_trip_submitters: "weakref.WeakKeyDictionary[Runtime, object]" = weakref.WeakKeyDictionary()
+_one_trip_submitters: weakref.WeakKeyDictionary[Runtime, object] = weakref.WeakKeyDictionary()
 
 
 def _one_trip_submitter(runtime: Runtime) -> Any:
@@ -145,12 +146,11 @@ def pipeline_for(record: JobRecord, broker: dramatiq.Broker) -> dramatiq.pipelin
     """render → hash → finalize for one job, each message carrying the request id for logs."""
     from .actors import finalize, hash_artifacts, render
 
-    options = {"request_id": record.request_id}
     return dramatiq.pipeline(
         [
-            render.message_with_options(args=(record.job_id,), **options),
-            hash_artifacts.message_with_options(args=(record.job_id,), **options),
-            finalize.message_with_options(args=(record.job_id,), **options),
+            render.message_with_options(args=(record.job_id,), request_id=record.request_id),
+            hash_artifacts.message_with_options(args=(record.job_id,), request_id=record.request_id),
+            finalize.message_with_options(args=(record.job_id,), request_id=record.request_id),
         ],
         broker=broker,
     )

@@ -11,7 +11,8 @@ store's client, or from an event loop with an asyncio client of its own.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import attrs
 import redis
@@ -23,7 +24,6 @@ from .errors import BrokerUnavailableError, JobConflictError
 from .runtime import Runtime
 from .store import JobRecord
 from .store.redis import RedisJobStore, client_options, translate_errors
-
 
 #: (stored record, created, unfinished jobs after this one — None when not known).
 Outcome = tuple[JobRecord, bool, "int | None"]
@@ -39,7 +39,7 @@ class OneTripSubmitter:
         self._loop_clients: dict[asyncio.AbstractEventLoop, tuple[Any, AsyncIterator[None]]] = {}
 
     @classmethod
-    def for_runtime(cls, runtime: Runtime) -> "OneTripSubmitter | None":
+    def for_runtime(cls, runtime: Runtime) -> OneTripSubmitter | None:
         """One for ``runtime`` when its broker and store are on the same Redis database, else None."""
         broker, store = runtime.broker, runtime.store
         if not (isinstance(broker, RedisBroker) and isinstance(store, RedisJobStore)):
@@ -64,7 +64,7 @@ class OneTripSubmitter:
             raise BrokerUnavailableError(f"job store (redis) unreachable: {error}") from None
         return self._outcome(answer, record, message, max_unfinished)
 
-    def _call(self, record: JobRecord, max_unfinished: int | None) -> tuple[JobRecord, Message, list[str], list[Any]]:
+    def _call(self, record: JobRecord, max_unfinished: int | None) -> tuple[JobRecord, Message[Any], list[str], list[Any]]:
         from .submit import pipeline_for
 
         if not record.enqueued:  # as it will be stored: the script enqueues it in the same step
@@ -76,7 +76,7 @@ class OneTripSubmitter:
         )
         return record, message, keys, args
 
-    def _outcome(self, answer: list[Any], record: JobRecord, message: Message, max_unfinished: int | None) -> Outcome:
+    def _outcome(self, answer: list[Any], record: JobRecord, message: Message[Any], max_unfinished: int | None) -> Outcome:
         stored, created, unfinished = self.store.create_outcome(answer, record, max_unfinished)
         if unfinished is None:  # it existed: enqueued already, or with other content
             if stored.content_sha256 != record.content_sha256:

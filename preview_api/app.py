@@ -13,13 +13,13 @@ from preview_actors.errors import ConfigError, PreviewError
 from preview_actors.settings import Settings
 
 from .artifacts import artifact_route
+from .cancel import cancel_route
 from .context import ApiContext, Authorize
 from .errors import handle_http_exception, handle_preview_error, handle_unexpected
 from .health import health_routes
 from .openapi import openapi_route
 from .request_id import RequestIdMiddleware
 from .routing import NotFound
-from .cancel import cancel_route
 from .status import status_route
 from .submit import submit_route
 

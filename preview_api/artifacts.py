@@ -86,7 +86,7 @@ def artifact_route(context: ApiContext) -> JobRoute:
 
 def _open_artifact(artifacts: ArtifactStore, relative_path: str) -> tuple[BinaryIO, int]:
     """Open an artifact (never outside DATA_DIR: ``ArtifactStore.open`` refuses) and read its size."""
-    file = open(artifacts.open(relative_path), "rb")  # noqa: SIM115 - closed by the response
+    file = open(artifacts.open(relative_path), "rb")  # closed by the response
     try:
         return file, os.fstat(file.fileno()).st_size
     except BaseException:

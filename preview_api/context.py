@@ -23,7 +23,8 @@ body is read or the job looked up (see :mod:`preview_api.auth`).
 from __future__ import annotations
 
 import inspect
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import attrs
 from starlette.concurrency import run_in_threadpool
@@ -56,7 +57,7 @@ class ApiContext:
             return
         answer: Any
         if _is_async(self.authorize):
-            answer = await self.authorize(request, project_id)  # type: ignore[misc]
+            answer = await self.authorize(request, project_id)  # type: ignore[misc]  # _is_async: it returns an awaitable
         else:
             answer = await run_in_threadpool(self.authorize, request, project_id)
             if inspect.isawaitable(answer):

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import http
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request

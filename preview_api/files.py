@@ -8,7 +8,7 @@ The file is closed when the response ends, also when the client went away.
 from __future__ import annotations
 
 import logging
-from typing import Mapping
+from collections.abc import Mapping
 
 import anyio
 from anyio import AsyncFile

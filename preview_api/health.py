@@ -6,7 +6,8 @@ so they run in the threadpool, both at once, each bounded to about two seconds.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import anyio
 from starlette.concurrency import run_in_threadpool

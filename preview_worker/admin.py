@@ -48,8 +48,8 @@ def _dlq_list(args: argparse.Namespace) -> int:
     for letter in letters:
         row = letter.to_json()
         print(
-            f"{row['jobId']:36}  {str(row['projectId'] or '-'):16}  {row['stage']:8}  "
-            f"{str(row['deadAt'] or '-'):20}  {row['error'] or '-'}"
+            f"{row['jobId']:36}  {row['projectId'] or '-'!s:16}  {row['stage']:8}  "
+            f"{row['deadAt'] or '-'!s:20}  {row['error'] or '-'}"
         )
     return 0
 

@@ -7,27 +7,32 @@ never pass by skipping.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import socket
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import TypeVar
 
 # Importing preview_actors sets up the broker named by the environment: make
 # that a harmless in-memory one before any test module imports it.
 os.environ.setdefault("PREVIEW_BROKER_URL", "stub://")
-os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="preview-test-"))
+if "DATA_DIR" not in os.environ:  # a folder of this session's own, removed when it ends
+    os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="preview-test-")
+    atexit.register(shutil.rmtree, os.environ["DATA_DIR"], ignore_errors=True)
 
-import attrs  # noqa: E402
-import dramatiq  # noqa: E402
-import pytest  # noqa: E402
+import attrs
+import dramatiq
+import pytest
 
-import preview_actors  # noqa: E402
-from preview_actors.runtime import Runtime  # noqa: E402
-from preview_actors.settings import Settings  # noqa: E402
-from preview_actors.store import JobRecord, JobState  # noqa: E402
+import preview_actors
+from preview_actors.runtime import Runtime
+from preview_actors.settings import Settings
+from preview_actors.store import JobRecord, JobState
 
 T = TypeVar("T")
 

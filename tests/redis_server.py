@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import redis
-
 from conftest import IN_CI, wait_until
 
 

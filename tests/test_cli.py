@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import REPO, chapter_request
+
 from preview_actors.storage import sha256_of_file
 
 
@@ -128,8 +128,9 @@ def test_cancel_of_a_finished_job_says_so(
 ) -> None:
     import uuid
 
-    from preview_actors.store import JobRecord, JobState
     from workers import worker_env
+
+    from preview_actors.store import JobRecord, JobState
 
     # Given a job that has ended
     runtime = runtime_factory("sqlite")

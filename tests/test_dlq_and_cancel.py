@@ -7,13 +7,13 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO, chapter_request, running_worker, wait_for_state, wait_until
+from workers import renderer_pids, worker_env
+
 from preview_actors import JobState, submit_preview
 from preview_actors.cancel import cancel_job
 from preview_actors.dlq import dead_letters, replay
 from preview_actors.runtime import Runtime
-from workers import renderer_pids, worker_env
 
 
 def test_dead_letters_are_listed_and_replayed_once(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,8 +10,9 @@ they start, so the retry limit holds even when each attempt kills its worker.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import dramatiq
 import pytest

@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import chapter_request, running_worker, wait_for_state, wait_until
 from PIL import Image
 
-from conftest import chapter_request, running_worker, wait_for_state, wait_until
 from preview_actors import JobState, submit_preview
 from preview_actors.runtime import Runtime
 
@@ -26,7 +26,10 @@ def test_a_job_renders_a_real_video_and_progress_advances_while_rendering(runtim
     runtime: Runtime = runtime_factory("sqlite", renderer="ffmpeg")
     Image.new("RGB", (64, 48), (200, 40, 40)).save(runtime.settings.asset_root / "cover.png")
     subprocess.run(
-        [ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=2", str(runtime.settings.asset_root / "tone.wav")],
+        [
+            *(ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=2"),
+            str(runtime.settings.asset_root / "tone.wav"),
+        ],
         check=True,
     )
     # Long enough (12 steps of 2 s at 640x360) that progress is written several times while rendering.

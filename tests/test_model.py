@@ -409,13 +409,23 @@ INVALID: list[tuple[str, Mutation, str, str]] = [
     ("requestId-empty", put("requestId", ""), "requestId", "must not be empty"),
     ("requestId-too-long", put("requestId", "r" * 129), "requestId", "must be at most 128 characters"),
     ("duplicate-step-id", put(f"{PR}.steps.1.id", "intro"), "previewRequest.steps[1].id", "duplicate step id 'intro'"),
-    ("duplicate-asset-id", put(f"{PR}.assets.3", {"id": "cover", "type": "image", "uri": "b.png"}), "previewRequest.assets[3].id", "duplicate asset id 'cover'"),
+    (
+        "duplicate-asset-id",
+        put(f"{PR}.assets.3", {"id": "cover", "type": "image", "uri": "b.png"}),
+        "previewRequest.assets[3].id",
+        "duplicate asset id 'cover'",
+    ),
     # steps and durations
     ("empty-steps", put(f"{PR}.steps", []), "previewRequest.steps", "must have at least one step"),
     ("too-many-steps", put(f"{PR}.steps", _steps(101)), "previewRequest.steps", "must have at most 100 steps"),
     ("duration-too-short", put(f"{STEP0}.durationMs", 99), "previewRequest.steps[0].durationMs", "must be at least 100"),
     ("duration-too-long", put(f"{STEP0}.durationMs", 60_001), "previewRequest.steps[0].durationMs", "must be at most 60000"),
-    ("total-too-long", put(f"{PR}.steps", _steps(11, 60_000)), "previewRequest.steps", "total duration 660000 ms must be at most 600000 ms"),
+    (
+        "total-too-long",
+        put(f"{PR}.steps", _steps(11, 60_000)),
+        "previewRequest.steps",
+        "total duration 660000 ms must be at most 600000 ms",
+    ),
     ("title-too-long", put(f"{STEP0}.title", "é" * 201), "previewRequest.steps[0].title", "must be at most 200 characters"),
     ("text-too-long", put(f"{STEP0}.text", "x" * 2001), "previewRequest.steps[0].text", "must be at most 2000 characters"),
     ("title-newline", put(f"{STEP0}.title", "two\nlines"), "previewRequest.steps[0].title", "control characters (found U+000A)"),
@@ -428,16 +438,31 @@ INVALID: list[tuple[str, Mutation, str, str]] = [
     ("step-asset-is-audio", put(f"{STEP0}.asset", "narration"), "previewRequest.steps[0].asset", "asset 'narration' is audio"),
     ("audio-asset-not-audio", put(f"{AUDIO}.asset", "cover"), "previewRequest.audio.asset", "audio needs an audio asset"),
     ("unknown-audio-asset", put(f"{AUDIO}.asset", "voice"), "previewRequest.audio.asset", "unknown asset 'voice'"),
-    ("too-many-assets", lambda body: body[PR]["assets"].extend(_assets(48)), "previewRequest.assets", "must have at most 50 assets"),
+    (
+        "too-many-assets",
+        lambda body: body[PR]["assets"].extend(_assets(48)),
+        "previewRequest.assets",
+        "must have at most 50 assets",
+    ),
     # audio
     ("volume-too-high", put(f"{AUDIO}.volume", 2.01), "previewRequest.audio.volume", "must be between 0.0 and 2.0"),
     ("volume-negative", put(f"{AUDIO}.volume", -1), "previewRequest.audio.volume", "must be between 0.0 and 2.0"),
     ("negative-fade", put(f"{AUDIO}.fadeOutMs", -1), "previewRequest.audio.fadeOutMs", "must be at least 0"),
-    ("fades-longer-than-chapter", put(f"{AUDIO}.fadeInMs", 4501), "previewRequest.audio", "(5001 ms) must be at most the total duration (5000 ms)"),
+    (
+        "fades-longer-than-chapter",
+        put(f"{AUDIO}.fadeInMs", 4501),
+        "previewRequest.audio",
+        "(5001 ms) must be at most the total duration (5000 ms)",
+    ),
     ("uppercase-sha256", put(f"{ASSET0}.sha256", "AB" * 32), "previewRequest.assets[0].sha256", "64 lowercase hex"),
     ("short-sha256", put(f"{ASSET0}.sha256", "ab"), "previewRequest.assets[0].sha256", "64 lowercase hex"),
     # asset uris
-    ("dotdot-path", put(f"{ASSET0}.uri", "images/../../etc/passwd"), "previewRequest.assets[0].uri", "'..' is not allowed in an asset path"),
+    (
+        "dotdot-path",
+        put(f"{ASSET0}.uri", "images/../../etc/passwd"),
+        "previewRequest.assets[0].uri",
+        "'..' is not allowed in an asset path",
+    ),
     ("absolute-path", put(f"{ASSET0}.uri", "/etc/passwd"), "previewRequest.assets[0].uri", "absolute paths are not allowed"),
     ("backslash-path", put(f"{ASSET0}.uri", "images\\cover.png"), "previewRequest.assets[0].uri", "backslashes are not allowed"),
     ("home-path", put(f"{ASSET0}.uri", "~/cover.png"), "previewRequest.assets[0].uri", "'~' is not allowed"),
@@ -445,15 +470,40 @@ INVALID: list[tuple[str, Mutation, str, str]] = [
     ("nul-in-path", put(f"{ASSET0}.uri", "images/a\0.png"), "previewRequest.assets[0].uri", "control characters (found U+0000)"),
     ("file-uri", put(f"{ASSET0}.uri", "file:///etc/passwd"), "previewRequest.assets[0].uri", "file: URIs are not allowed"),
     ("ftp-uri", put(f"{ASSET0}.uri", "ftp://cdn.example/a.png"), "previewRequest.assets[0].uri", "scheme 'ftp:' is not allowed"),
-    ("javascript-uri", put(f"{ASSET0}.uri", "javascript:alert(1)"), "previewRequest.assets[0].uri", "scheme 'javascript:' is not allowed"),
-    ("windows-drive", put(f"{ASSET0}.uri", "C:\\images\\a.png"), "previewRequest.assets[0].uri", "Windows drive paths are not allowed"),
-    ("disallowed-host", put(f"{ASSET0}.uri", "https://evil.example/a.png"), "previewRequest.assets[0].uri", "host 'evil.example' is not in PREVIEW_ASSET_ALLOWED_HOSTS"),
-    ("userinfo-in-url", put(f"{ASSET0}.uri", "https://user:pw@cdn.example/a.png"), "previewRequest.assets[0].uri", "credentials (user:password@) are not allowed"),
+    (
+        "javascript-uri",
+        put(f"{ASSET0}.uri", "javascript:alert(1)"),
+        "previewRequest.assets[0].uri",
+        "scheme 'javascript:' is not allowed",
+    ),
+    (
+        "windows-drive",
+        put(f"{ASSET0}.uri", "C:\\images\\a.png"),
+        "previewRequest.assets[0].uri",
+        "Windows drive paths are not allowed",
+    ),
+    (
+        "disallowed-host",
+        put(f"{ASSET0}.uri", "https://evil.example/a.png"),
+        "previewRequest.assets[0].uri",
+        "host 'evil.example' is not in PREVIEW_ASSET_ALLOWED_HOSTS",
+    ),
+    (
+        "userinfo-in-url",
+        put(f"{ASSET0}.uri", "https://user:pw@cdn.example/a.png"),
+        "previewRequest.assets[0].uri",
+        "credentials (user:password@) are not allowed",
+    ),
     ("url-without-host", put(f"{ASSET0}.uri", "https:///a.png"), "previewRequest.assets[0].uri", "with a host"),
     ("bad-base64", put(f"{ASSET0}.uri", "data:image/png;base64,@@@@"), "previewRequest.assets[0].uri", "invalid base64"),
     ("data-without-comma", put(f"{ASSET0}.uri", "data:image/png;base64"), "previewRequest.assets[0].uri", "no ','"),
     ("data-bad-media-type", put(f"{ASSET0}.uri", "data:image png,xx"), "previewRequest.assets[0].uri", "bad media type"),
-    ("data-too-large", put(f"{ASSET0}.uri", _data_uri(262_145)), "previewRequest.assets[0].uri", "decodes to 262145 bytes, more than 262144"),
+    (
+        "data-too-large",
+        put(f"{ASSET0}.uri", _data_uri(262_145)),
+        "previewRequest.assets[0].uri",
+        "decodes to 262145 bytes, more than 262144",
+    ),
     # output
     ("bad-preset", put(f"{PR}.output", "4k"), "previewRequest.output", "unknown preset '4k'"),
     ("output-number", put(f"{PR}.output", 720), "previewRequest.output", "must be a preset name or an object"),
@@ -762,7 +812,11 @@ def valid_bodies(draw: st.DrawFn) -> dict[str, Any]:
         preview["output"] = draw(
             st.sampled_from(sorted(OUTPUT_PRESETS))
             | st.fixed_dictionaries(
-                {"width": st.integers(8, 960).map(lambda n: 2 * n), "height": st.integers(8, 540).map(lambda n: 2 * n), "fps": st.integers(1, 60)}
+                {
+                    "width": st.integers(8, 960).map(lambda n: 2 * n),
+                    "height": st.integers(8, 540).map(lambda n: 2 * n),
+                    "fps": st.integers(1, 60),
+                }
             )
         )
     if audible and draw(st.booleans()):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import dramatiq
 import pytest
-
 from conftest import chapter_request, running_worker, wait_for_state, wait_until
+
 from preview_actors import JobConflictError, JobState, submit_preview
 from preview_actors.runtime import Runtime
 from preview_actors.storage import sha256_of_file

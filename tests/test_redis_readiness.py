@@ -6,13 +6,13 @@ import logging
 import shutil
 import socket
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 import redis
-
 from conftest import wait_until
+
 from preview_actors.redis_readiness import durability_warnings, warn_if_unsafe
 
 

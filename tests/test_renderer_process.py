@@ -10,8 +10,8 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from conftest import wait_until
+
 from preview_actors.errors import PermanentJobError, TransientJobError
 from preview_actors.renderer import renderer_environment, run_renderer
 

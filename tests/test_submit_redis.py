@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import attrs
 import pytest
 import redis
-
 from conftest import REDIS_URL, chapter_request, running_worker, wait_for_state
+
 from preview_actors import JobConflictError, JobState, QueueFullError, submit_preview, submit_preview_async
 from preview_actors.runtime import Runtime
 from preview_actors.submit import _one_trip_submitter, new_record
@@ -54,7 +54,9 @@ def test_one_submission_is_one_round_trip_that_a_worker_runs(
     sent: list[object] = []
     for client in {id(c): c for c in (runtime.store.client, runtime.broker.client)}.values():
         original = client.execute_command
-        monkeypatch.setattr(client, "execute_command", lambda *args, _original=original, **kw: sent.append(args[0]) or _original(*args, **kw))
+        monkeypatch.setattr(
+            client, "execute_command", lambda *args, _original=original, **kw: sent.append(args[0]) or _original(*args, **kw)
+        )
 
     submission = submit_preview(chapter_request(steps=2))
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from conftest import REPO, wait_until
+
 from preview_actors.runtime import Runtime
 
 

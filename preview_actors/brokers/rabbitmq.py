@@ -74,7 +74,7 @@ class _Consumer(_RabbitmqConsumer):
         if not self.intake.taking(self._thread):
             self._stop_taking()
             return None
-        message: MessageProxy | None = super().__next__()  # type: ignore[no-untyped-call]
+        message: MessageProxy | None = super().__next__()  # type: ignore[no-untyped-call]  # dramatiq's, not annotated
         if message is not None and not self.intake.taking(self._thread):
             self.known_tags.discard(message._tag)
             self._reject(message._tag)

@@ -93,7 +93,7 @@ class RedisBroker(DramatiqRedisBroker):
         maintenance_interval_ms: int = MAINTENANCE_INTERVAL_MS,
         **kwargs: Any,
     ) -> None:
-        super().__init__(heartbeat_timeout=heartbeat_timeout, **kwargs)  # type: ignore[no-untyped-call]
+        super().__init__(heartbeat_timeout=heartbeat_timeout, **kwargs)  # type: ignore[no-untyped-call]  # dramatiq's, not annotated
         self.maintenance_interval_ms = maintenance_interval_ms
         #: Prefetch limits, and which consumers stopped taking (their worker is stopping).
         self.intake = Intake()
@@ -163,7 +163,7 @@ class _Consumer(_RedisConsumer):
     broker: RedisBroker
 
     def __init__(self, broker: RedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
-        super().__init__(broker, queue_name, prefetch, timeout)  # type: ignore[no-untyped-call]
+        super().__init__(broker, queue_name, prefetch, timeout)  # type: ignore[no-untyped-call]  # dramatiq's, not annotated
         self._thread = threading.current_thread()  # a worker's consumer thread: see Intake
         self._beat_at = 0.0
         #: Redis ids of messages handed to the worker and not yet acked or nacked.
@@ -185,7 +185,7 @@ class _Consumer(_RedisConsumer):
                 time.sleep(min(self.timeout, STOPPED_POLL_MS) / 1000)
                 return None
             self._beat(force=False)
-            message: MessageProxy | None = super().__next__()  # type: ignore[no-untyped-call]
+            message: MessageProxy | None = super().__next__()  # type: ignore[no-untyped-call]  # dramatiq's, not annotated
         except (ConnectionClosed, *REDIS_CONNECTION_ERRORS) as error:
             self._wait_for_redis(error)
             return None
@@ -219,17 +219,17 @@ class _Consumer(_RedisConsumer):
             )  # fmt: skip
 
     def ack(self, message: MessageProxy) -> None:
-        super().ack(message)  # type: ignore[no-untyped-call]
+        super().ack(message)  # type: ignore[no-untyped-call]  # dramatiq's, not annotated
         self._handed_out.discard(message.options["redis_message_id"])
 
     def nack(self, message: MessageProxy) -> None:
-        super().nack(message)  # type: ignore[no-untyped-call]
+        super().nack(message)  # type: ignore[no-untyped-call]  # dramatiq's, not annotated
         self._handed_out.discard(message.options["redis_message_id"])
 
     def requeue(self, messages: Iterable[MessageProxy]) -> None:
         messages = list(messages)
         try:
-            super().requeue(messages)  # type: ignore[no-untyped-call]
+            super().requeue(messages)  # type: ignore[no-untyped-call]  # dramatiq's, not annotated
         except REDIS_CONNECTION_ERRORS as error:
             raise ConnectionClosed(error) from None
         for message in messages:

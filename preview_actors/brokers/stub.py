@@ -62,7 +62,7 @@ class _Consumer(_StubConsumer):
         if not self.intake.taking(self._thread):
             time.sleep(min(self.timeout, STOPPED_POLL_MS) / 1000)
             return None
-        message: MessageProxy | None = super().__next__()  # type: ignore[no-untyped-call]
+        message: MessageProxy | None = super().__next__()  # type: ignore[no-untyped-call]  # dramatiq's, not annotated
         if message is not None and not self.intake.taking(self._thread):
             self.requeue([message])  # taken while the worker began to stop: another worker's
             return None

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import abc
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from dramatiq import RateLimitExceeded
 
@@ -33,6 +33,9 @@ class RenderSlotBusy(RateLimitExceeded, PreviewError):
     A ``RateLimitExceeded``, so dramatiq's worker logs it at debug level only.
     """
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message)  # type: ignore[no-untyped-call]  # dramatiq's DramatiqError.__init__ is not annotated
+
 
 class RenderSlots(abc.ABC):
     def __init__(self, limit: int) -> None:
@@ -41,7 +44,7 @@ class RenderSlots(abc.ABC):
         self.limit = limit
 
     @abc.abstractmethod
-    def try_acquire(self) -> "Slot | None":
+    def try_acquire(self) -> Slot | None:
         """Take a free slot, or return None when all are taken."""
 
     @contextlib.contextmanager
@@ -66,7 +69,7 @@ def open_render_slots(limit: int, *, redis_client: object | None, lock_dir: Path
     if redis_client is not None:
         from .redis import RedisRenderSlots
 
-        return RedisRenderSlots(redis_client, limit)  # type: ignore[arg-type]
+        return RedisRenderSlots(redis_client, limit)  # type: ignore[arg-type]  # a redis.Redis, typed object: redis is optional
     from .files import FileRenderSlots
 
     return FileRenderSlots(lock_dir, limit)

@@ -11,6 +11,7 @@ acknowledged and the broker delivers it again.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import dramatiq
 from tenacity import Retrying, before_sleep_log, retry_if_exception_type, stop_after_delay, wait_exponential
@@ -25,7 +26,7 @@ MAX_WAIT_S = 5.0
 GIVE_UP_AFTER_S = 3600.0
 
 
-def enqueue_durably(broker: dramatiq.Broker, message: dramatiq.Message, *, delay: int | None = None) -> None:
+def enqueue_durably(broker: dramatiq.Broker, message: dramatiq.Message[Any], *, delay: int | None = None) -> None:
     """``broker.enqueue(message, delay=delay)``, retried while the broker is unreachable."""
     for attempt in Retrying(
         retry=retry_if_exception_type(connection_errors()),

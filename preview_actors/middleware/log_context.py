@@ -13,7 +13,8 @@ import contextvars
 import logging
 import os
 import threading
-from typing import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import dramatiq
 from dramatiq.middleware import Middleware
@@ -54,8 +55,8 @@ class LogContext(Middleware):
         if self._booted:
             logs.install(self.log_format)
 
-    def _thread_tokens(self) -> dict[str, contextvars.Token[dict[str, object]]]:
-        tokens: dict[str, contextvars.Token[dict[str, object]]] | None = getattr(self._local, "tokens", None)
+    def _thread_tokens(self) -> dict[str, contextvars.Token[Mapping[str, Any]]]:
+        tokens: dict[str, contextvars.Token[Mapping[str, Any]]] | None = getattr(self._local, "tokens", None)
         if tokens is None:
             tokens = self._local.tokens = {}
         return tokens

@@ -27,8 +27,8 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from http.server import ThreadingHTTPServer
-from typing import Callable
 
 import dramatiq
 from dramatiq.middleware import Middleware

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dramatiq
 from dramatiq.middleware import Pipelines as DramatiqPipelines
 
@@ -23,7 +25,7 @@ class Pipelines(DramatiqPipelines):
         if target is None:
             return
         actor = broker.get_actor(message.actor_name)
-        next_message = dramatiq.Message(**target)
+        next_message: dramatiq.Message[Any] = dramatiq.Message(**target)
         if not (next_message.options.get("pipe_ignore") or actor.options.get("pipe_ignore")):
-            next_message = next_message.copy(args=next_message.args + (result,))
+            next_message = next_message.copy(args=(*next_message.args, result))
         enqueue_durably(broker, next_message, delay=next_message.options.get("delay"))

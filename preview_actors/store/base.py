@@ -83,7 +83,7 @@ class JobRecord:
         return fields
 
     @classmethod
-    def from_fields(cls, fields: dict[str, str]) -> "JobRecord":
+    def from_fields(cls, fields: dict[str, str]) -> JobRecord:
         return cls(**{name: decode_field(name, value) for name, value in fields.items() if name in _FIELD_NAMES})
 
     def to_status(self) -> dict[str, Any]:
@@ -151,7 +151,7 @@ class AttemptsExhausted(PreviewError):
     died (the OOM killer, a crash in a codec) counts too.
     """
 
-    def __init__(self, record: "JobRecord", max_attempts: int) -> None:
+    def __init__(self, record: JobRecord, max_attempts: int) -> None:
         self.record = record
         self.max_attempts = max_attempts
         super().__init__(
@@ -239,7 +239,7 @@ class JobStore(abc.ABC):
     def ping(self) -> None:
         """Raise ``BrokerUnavailableError`` when the store cannot be reached."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a no-op unless the store holds connections
         """Release connections."""
 
     @abc.abstractmethod

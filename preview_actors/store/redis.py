@@ -11,8 +11,9 @@ import functools
 import heapq
 import json
 import math
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis
 import redis.asyncio.retry
@@ -68,7 +69,7 @@ class RedisJobStore(JobStore):
         self._unfinished_key = f"{self.namespace}:unfinished"
 
     @classmethod
-    def from_url(cls, url: str) -> "RedisJobStore":
+    def from_url(cls, url: str) -> RedisJobStore:
         client = redis.Redis.from_url(url, **client_options())
         return cls(client)
 
@@ -129,7 +130,8 @@ class RedisJobStore(JobStore):
 
     @translate_errors
     def get(self, job_id: str) -> JobRecord | None:
-        fields = self.client.hgetall(self.job_key(job_id))
+        # The client decodes responses (client_options): keys and values are str.
+        fields = cast("dict[str, str]", self.client.hgetall(self.job_key(job_id)))
         return JobRecord.from_fields(fields) if fields else None
 
     @translate_errors
@@ -200,7 +202,7 @@ class RedisJobStore(JobStore):
             pipe = self.client.pipeline(transaction=False)
             for job_id in job_ids:
                 pipe.hget(self.job_key(job_id), "updated_at")
-            for job_id, updated_at in zip(job_ids, pipe.execute()):
+            for job_id, updated_at in zip(job_ids, pipe.execute(), strict=True):
                 if updated_at is None or float(updated_at) >= updated_before:
                     continue
                 entry = (-float(updated_at), job_id)
@@ -215,7 +217,7 @@ class RedisJobStore(JobStore):
         return [record for record in records if not record.finished and record.updated_at < updated_before]
 
 def _to_dict(flat: list[str]) -> dict[str, str]:
-    return dict(zip(flat[::2], flat[1::2]))
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 #: Job ids read per SSCAN step and per pipelined batch of reads, in :meth:`RedisJobStore.stale_unfinished`.

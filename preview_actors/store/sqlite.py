@@ -5,8 +5,9 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -14,6 +15,9 @@ from ..errors import BrokerUnavailableError, QueueFullError
 from .base import RENDERED_STATES, TERMINAL_STATES, AttemptsExhausted, JobRecord, JobStore, check_lease, check_limit, encode_field
 
 _COLUMNS = [field.name for field in attrs.fields(JobRecord)]
+#: What a transaction returns.
+T = TypeVar("T")
+
 _TERMINAL = tuple(state.value for state in TERMINAL_STATES)
 _NOT_FINISHED = f"state NOT IN ({', '.join('?' * len(_TERMINAL))})"
 
@@ -57,7 +61,7 @@ class SQLiteJobStore(JobStore):
             self._connection = connection
         return self._connection
 
-    def _transaction(self, work: Any) -> Any:
+    def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         with self._lock:
             connection = self._connect()
             try:
@@ -185,7 +189,7 @@ class SQLiteJobStore(JobStore):
                 ).fetchall()
             except sqlite3.Error as error:
                 raise BrokerUnavailableError(f"job store {self.path} failed: {error}") from None
-        return [JobRecord.from_fields(dict(zip(_COLUMNS, row))) for row in rows]
+        return [JobRecord.from_fields(dict(zip(_COLUMNS, row, strict=True))) for row in rows]
 
 
 def _add_missing_columns(connection: sqlite3.Connection) -> None:
@@ -207,7 +211,7 @@ def _add_missing_columns(connection: sqlite3.Connection) -> None:
 
 def _select(connection: sqlite3.Connection, job_id: str) -> JobRecord | None:
     row = connection.execute(f"SELECT {', '.join(_COLUMNS)} FROM preview_jobs WHERE job_id = ?", [job_id]).fetchone()
-    return JobRecord.from_fields(dict(zip(_COLUMNS, row))) if row else None
+    return JobRecord.from_fields(dict(zip(_COLUMNS, row, strict=True))) if row else None
 
 
 def _count_unfinished(connection: sqlite3.Connection) -> int:

@@ -61,7 +61,7 @@ def resolve_assets(spec: Spec, ffmpeg: str) -> dict[str, ResolvedAsset]:
         if culprit is None:
             raise BadInput(f"a video or audio asset is not a decodable file ({error.reason})") from None
         raise BadInput(culprit.asset.problem(f"not a decodable {culprit.asset.type} file ({error.reason})")) from None
-    for item, info in zip(media, infos):
+    for item, info in zip(media, infos, strict=True):
         item.media = info
         _check_media(item)
     return resolved

@@ -45,7 +45,7 @@ def frame_numbers(fps: int) -> str:
 
 
 def _colour(rgb: tuple[int, int, int]) -> str:
-    return "0x%02x%02x%02x" % rgb
+    return "0x{:02x}{:02x}{:02x}".format(*rgb)
 
 
 def still_segment(ffmpeg: str, output: Output, slot: Slot, target: Path) -> list[str]:

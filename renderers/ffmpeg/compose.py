@@ -11,6 +11,7 @@ clip and ffmpeg overlays the clip into ``media_box``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from PIL import Image
 
 from renderers.ffmpeg.spec import Output

@@ -22,9 +22,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Iterable, Iterator
+from typing import IO, cast
 
 #: Lines of a failed child's stderr repeated in our error message.
 STDERR_TAIL_LINES = 20
@@ -66,7 +67,8 @@ def _bundled_ffmpeg() -> str:
             return str(candidates[0])
     import imageio_ffmpeg
 
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    exe: str = imageio_ffmpeg.get_ffmpeg_exe()
+    return exe
 
 
 def ffmpeg_identity(exe: str) -> dict[str, object]:
@@ -98,8 +100,7 @@ def run_capture(label: str, args: list[str]) -> subprocess.CompletedProcess[byte
         return subprocess.run(
             args,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            capture_output=True,
             preexec_fn=_die_with_parent_preexec() if sys.platform.startswith("linux") else None,
             check=False,
         )
@@ -176,7 +177,7 @@ class Runner:
                     if key.fileobj is child.process.stdin:
                         self._write(child, selector)
                     else:
-                        self._read(child, key.fileobj, selector)
+                        self._read(child, cast("IO[bytes]", key.fileobj), selector)  # registered: stdout or stderr
                 for pid, child in list(running.items()):
                     if child.open_streams == 0:
                         del running[pid]
@@ -242,8 +243,8 @@ class Runner:
         stdin.close()
         child.open_streams -= 1
 
-    def _read(self, child: _Running, stream: object, selector: selectors.BaseSelector) -> None:
-        fd = stream.fileno()  # type: ignore[attr-defined]
+    def _read(self, child: _Running, stream: IO[bytes], selector: selectors.BaseSelector) -> None:
+        fd = stream.fileno()
         try:
             data = os.read(fd, 65536)
         except BlockingIOError:
@@ -252,7 +253,7 @@ class Runner:
         is_stderr = stream is child.process.stderr
         if not data:
             selector.unregister(stream)
-            stream.close()  # type: ignore[attr-defined]
+            stream.close()
             child.open_streams -= 1
             if buffer:
                 self._line(child, bytes(buffer), is_stderr)

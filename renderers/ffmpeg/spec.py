@@ -58,7 +58,7 @@ class Step:
 
     @property
     def background_hex(self) -> str:
-        return "#%02x%02x%02x" % self.background
+        return "#{:02x}{:02x}{:02x}".format(*self.background)
 
 
 @dataclass(frozen=True)
@@ -231,7 +231,7 @@ def _field(raw: dict[str, Any], key: str, kind: type, where: str) -> Any:
     if key not in raw:
         raise BadInput(f"{where}: is required")
     value = raw[key]
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise BadInput(f"{where}: must be {_KIND_NAMES.get(kind, kind.__name__)}")
     return value
 
@@ -239,7 +239,7 @@ def _field(raw: dict[str, Any], key: str, kind: type, where: str) -> Any:
 def _int(raw: dict[str, Any], key: str, where: str, low: int, high: int, default: int | None = None) -> int:
     if default is not None and raw.get(key) is None:
         return default
-    value = _field(raw, key, int, where)
+    value: int = _field(raw, key, int, where)
     if not low <= value <= high:
         raise BadInput(f"{where}: must be between {low} and {high}, got {value}")
     return value

@@ -48,7 +48,17 @@ _PR_SET_PDEATHSIG = 1
 _SIGKILL = 9
 
 #: A 16x9 JPEG (base64), the poster of every mock render.
-POSTER_JPEG_BASE64 = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4UG1RV19iZ2hnPk1xeXBkeFxlZ2P/2wBDARESEhgVGC8aGi9jQjhCY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2P/wAARCAAJABADASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREAAgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwDjaKKK1Mz/2Q=="
+POSTER_JPEG_BASE64 = (
+    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4UG1RV19i"
+    "Z2hnPk1xeXBkeFxlZ2P/2wBDARESEhgVGC8aGi9jQjhCY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2Nj"
+    "Y2NjY2NjY2P/wAARCAAJABADASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUF"
+    "BAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVW"
+    "V1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi"
+    "4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREAAgECBAQDBAcFBAQAAQJ3AAEC"
+    "AxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVm"
+    "Z2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq"
+    "8vP09fb3+Pn6/9oADAMBAAIRAxEAPwDjaKKK1Mz/2Q=="
+)
 
 #: Progress lines printed over a render.
 PROGRESS_STEPS = 4
@@ -198,7 +208,8 @@ def _loads(data: bytes) -> object:
 
         text = data.decode("utf-8")
         start = len(text) - len(text.lstrip(_WHITESPACE))
-        value, end = make_scanner(_DecodeContext)(text, start)
+        # typeshed wants a JSONDecoder-like context; the scanner only reads these attributes.
+        value, end = make_scanner(_DecodeContext)(text, start)  # type: ignore[arg-type]
         if text[end:].strip(_WHITESPACE):
             raise ValueError("extra data")
         return value
@@ -227,14 +238,16 @@ def _dumps(value: object) -> str:
 
 
 def _sha256(data: bytes) -> bytes:
+    # typeshed has no stub for _sha256, and types _sha2 from Python 3.12 on only (mypy checks as 3.10).
     try:
-        from _sha256 import sha256  # CPython <= 3.11
+        from _sha256 import sha256  # type: ignore[import-not-found]  # CPython <= 3.11
     except ImportError:
         try:
-            from _sha2 import sha256  # type: ignore[no-redef]  # CPython >= 3.12
+            from _sha2 import sha256  # type: ignore[import-not-found]  # CPython >= 3.12
         except ImportError:
-            from hashlib import sha256  # type: ignore[no-redef]
-    return sha256(data).digest()
+            from hashlib import sha256
+    digest: bytes = sha256(data).digest()
+    return digest
 
 
 # -- The rest -----------------------------------------------------------------------------------

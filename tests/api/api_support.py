@@ -14,8 +14,9 @@ import threading
 import time
 import uuid
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import jsonschema
@@ -155,7 +156,7 @@ class LiveServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         self._thread.start()
         wait_until(lambda: self.server.started or not self._thread.is_alive(), timeout_s=15, what="uvicorn to start")
         if not self.server.started:

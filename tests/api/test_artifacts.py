@@ -6,8 +6,9 @@ import hashlib
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from api_support import Api, checker, make_api, store_succeeded_job  # noqa: F401 - fixtures
@@ -67,11 +68,25 @@ def test_access_table(api: Api, job: str, tmp_path: Path) -> None:
         ("expired signature", url, signed(job, expires=int(time.time()) - 1), {}, 403, "signature_expired"),
         ("signature of another job", url, signed(other_job), {}, 403, "invalid_signature"),
         ("poster signature used on the video", url, {**signed(job, "poster"), "role": "video"}, {}, 403, "invalid_signature"),
-        ("poster signature, no role (video)", url, {k: v for k, v in signed(job, "poster").items() if k != "role"}, {}, 403, "invalid_signature"),
+        (
+            "poster signature, no role (video)",
+            url,
+            {k: v for k, v in signed(job, "poster").items() if k != "role"},
+            {},
+            403,
+            "invalid_signature",
+        ),
         ("tampered expires", url, tampered, {}, 403, "invalid_signature"),
         ("other key", url, signed(job, key="another key"), {}, 403, "invalid_signature"),
         ("signature without expires", url, {"signature": signed(job)["signature"]}, {}, 403, "invalid_signature"),
-        ("uppercase signature", url, {**signed(job), "signature": signed(job)["signature"].upper()}, {}, 403, "invalid_signature"),
+        (
+            "uppercase signature",
+            url,
+            {**signed(job), "signature": signed(job)["signature"].upper()},
+            {},
+            403,
+            "invalid_signature",
+        ),
         ("bad signature wins over a good token", url, signed(other_job), bearer(), 403, "invalid_signature"),
         ("unknown role", url, {"role": "plan"}, bearer(), 400, "invalid_parameter"),
         ("path tricks", api.url("/..%2f..%2fetc/passwd/artifact"), {}, bearer(), 404, None),

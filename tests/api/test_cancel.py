@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
-
 from api_support import Api, checker, make_api, store_succeeded_job  # noqa: F401 - fixtures
-
 from conftest import chapter_request
+
 from preview_actors.store import JobState
 
 MakeApi = Callable[..., Api]

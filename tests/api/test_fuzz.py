@@ -11,11 +11,12 @@ import copy
 import json
 import re
 import urllib.parse
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
-from api_support import MOUNT, Api, OpenApiChecker, TestClient, checker, make_api, store_succeeded_job  # noqa: F401
+from api_support import MOUNT, Api, OpenApiChecker, TestClient, checker, make_api, store_succeeded_job  # noqa: F401 - fixtures
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -202,7 +203,9 @@ segments = st.one_of(
     st.sampled_from(["status", "artifact", "healthz", "readyz", "openapi.json", "", "%2e%2e", "..%2f..%2fetc", "%2F", "%00"]),
     st.uuids().map(str),
     # No newline: the host's Mount pattern (".*") stops at one, and the host's own 404 is not the API's.
-    st.text(st.characters(codec="utf-8", exclude_characters="\n"), max_size=16).map(lambda text: urllib.parse.quote(text, safe="")),
+    st.text(st.characters(codec="utf-8", exclude_characters="\n"), max_size=16).map(
+        lambda text: urllib.parse.quote(text, safe="")
+    ),
 )
 
 
@@ -211,9 +214,22 @@ segments = st.one_of(
     method=st.sampled_from(["GET", "GET", "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]),
     path=st.lists(segments, max_size=4),
     use_job=st.sampled_from([None, "status", "artifact"]),
-    query=st.dictionaries(st.sampled_from(["role", "expires", "signature", "x"]), st.text(max_size=20) | st.sampled_from(["video", "poster", "9999999999", "0"]), max_size=3),
-    authorization=st.one_of(st.none(), st.just(f"Bearer {TOKEN}".encode()), st.sampled_from([b"Bearer ", b"Bearer wrong", b"Basic eDp5", b"bearer"]), header_text),
-    byte_range=st.one_of(st.none(), st.sampled_from([b"bytes=0-0", b"bytes=-1", b"bytes=5-", b"bytes=9999999-", b"bytes=1-0", b"bytes=0-1,2-3"]), header_text),
+    query=st.dictionaries(
+        st.sampled_from(["role", "expires", "signature", "x"]),
+        st.text(max_size=20) | st.sampled_from(["video", "poster", "9999999999", "0"]),
+        max_size=3,
+    ),
+    authorization=st.one_of(
+        st.none(),
+        st.just(f"Bearer {TOKEN}".encode()),
+        st.sampled_from([b"Bearer ", b"Bearer wrong", b"Basic eDp5", b"bearer"]),
+        header_text,
+    ),
+    byte_range=st.one_of(
+        st.none(),
+        st.sampled_from([b"bytes=0-0", b"bytes=-1", b"bytes=5-", b"bytes=9999999-", b"bytes=1-0", b"bytes=0-1,2-3"]),
+        header_text,
+    ),
     if_none_match=st.one_of(st.none(), st.just(b"*"), header_text),
     body=st.one_of(st.none(), bodies),
 )

@@ -6,8 +6,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import uuid
-from types import ModuleType
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import httpx

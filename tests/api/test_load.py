@@ -12,12 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 from api_support import LiveServer
-from prometheus_client import REGISTRY
-
 from conftest import chapter_request, wait_until
+from prometheus_client import REGISTRY
+from workers import WorkerProcess
+
 from preview_actors.store import JobState
 from preview_api import create_app
-from workers import WorkerProcess
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,8 @@ async def submit_all(base_url: str) -> list[httpx.Response]:
 
         async def submit(n: int) -> httpx.Response:
             async with limit:
-                return await client.post("/api/preview/", json=chapter_request(steps=1 + n % 5, project=f"load-{n % 7}", dryRun=True))
+                body = chapter_request(steps=1 + n % 5, project=f"load-{n % 7}", dryRun=True)
+                return await client.post("/api/preview/", json=body)
 
         return await asyncio.gather(*(submit(n) for n in range(JOBS)))
 

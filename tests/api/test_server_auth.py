@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import importlib
 import uuid
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -54,7 +54,8 @@ def test_every_job_route_needs_the_token(server: Any, tmp_path: Path) -> None:
         missing = client.request(method, path, **options)
         other_scheme = client.request(method, path, headers={"Authorization": f"Basic {TOKEN}"}, **options)
         bad = client.request(method, path, headers={"Authorization": "Bearer not-the-token"}, **options)
-        for answer, status, code in ((missing, 401, "unauthorized"), (other_scheme, 401, "unauthorized"), (bad, 403, "invalid_token")):
+        expected = ((missing, 401, "unauthorized"), (other_scheme, 401, "unauthorized"), (bad, 403, "invalid_token"))
+        for answer, status, code in expected:
             if answer.status_code != status or answer.json()["error"]["code"] != code:
                 wrong.append(f"{method} {path}: {answer.status_code} {answer.text[:120]}, expected {status} {code}")
         if not missing.headers.get("www-authenticate", "").startswith("Bearer "):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -75,7 +76,9 @@ def test_uppercase_id_finds_the_job(make_api: MakeApi, tmp_path: Path) -> None:
     assert api.client.get(api.url(f"/{job_id.upper()}/status")).json()["jobId"] == job_id
 
 
-@pytest.mark.parametrize("job_id", [str(uuid.uuid4()), "not-a-uuid", "...", "%2e%2e", "a" * 500, "123e4567-e89b-42d3-a456-42661417400g"])
+@pytest.mark.parametrize(
+    "job_id", [str(uuid.uuid4()), "not-a-uuid", "...", "%2e%2e", "a" * 500, "123e4567-e89b-42d3-a456-42661417400g"]
+)
 def test_unknown_or_malformed_id_is_404(make_api: MakeApi, job_id: str) -> None:
     api = make_api()
     seen: list[Any] = []

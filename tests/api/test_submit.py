@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -74,15 +75,33 @@ def test_same_job_id_and_body_is_200_other_body_is_409(make_api: MakeApi) -> Non
 @pytest.mark.parametrize(
     ("mutate", "field", "message"),
     [
-        (lambda body: body["previewRequest"]["steps"][0].update(durationMs="3000"), "previewRequest.steps[0].durationMs", "must be an integer"),
-        (lambda body: body["previewRequest"]["steps"][1].update(durationMs=50), "previewRequest.steps[1].durationMs", "must be at least 100"),
+        (
+            lambda body: body["previewRequest"]["steps"][0].update(durationMs="3000"),
+            "previewRequest.steps[0].durationMs",
+            "must be an integer",
+        ),
+        (
+            lambda body: body["previewRequest"]["steps"][1].update(durationMs=50),
+            "previewRequest.steps[1].durationMs",
+            "must be at least 100",
+        ),
         (lambda body: body.update(surprise=1), "surprise", "unknown field"),
         (lambda body: body.pop("projectId"), "projectId", "is required"),
-        (lambda body: body["previewRequest"]["steps"][0].update(asset="missing"), "previewRequest.steps[0].asset", "unknown asset 'missing'"),
-        (lambda body: body["previewRequest"].update(assets=[{"id": "a", "type": "image", "uri": "../etc/passwd"}]), "previewRequest.assets[0].uri", "'..' is not allowed in an asset path"),
+        (
+            lambda body: body["previewRequest"]["steps"][0].update(asset="missing"),
+            "previewRequest.steps[0].asset",
+            "unknown asset 'missing'",
+        ),
+        (
+            lambda body: body["previewRequest"].update(assets=[{"id": "a", "type": "image", "uri": "../etc/passwd"}]),
+            "previewRequest.assets[0].uri",
+            "'..' is not allowed in an asset path",
+        ),
     ],
 )
-def test_invalid_request_is_422_naming_the_field(make_api: MakeApi, mutate: Callable[[dict], Any], field: str, message: str) -> None:
+def test_invalid_request_is_422_naming_the_field(
+    make_api: MakeApi, mutate: Callable[[dict], Any], field: str, message: str
+) -> None:
     api = make_api()
     body = chapter_request()
     mutate(body)
@@ -146,7 +165,14 @@ def test_at_most_50_errors_are_listed(make_api: MakeApi) -> None:
 
 @pytest.mark.parametrize(
     "content_type",
-    [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=latin-1", "application/+json"],
+    [
+        None,
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/json; charset=latin-1",
+        "application/+json",
+    ],
 )
 def test_not_json_is_415(make_api: MakeApi, content_type: str | None) -> None:
     api = make_api()
@@ -213,7 +239,7 @@ def test_body_over_the_limit_is_413_by_content_length_before_reading(make_api: M
     assert rejected("too_large") == before + 2
 
 
-@pytest.mark.parametrize("value", [b"abc", b"-1", b"1.5", "１２".encode(), b"", b"0x10"])
+@pytest.mark.parametrize("value", [b"abc", b"-1", b"1.5", "１２".encode(), b"", b"0x10"])  # noqa: RUF001 - fullwidth digits
 def test_bogus_content_length_is_400(make_api: MakeApi, value: bytes) -> None:
     api = make_api()
     answer = api.client.post(api.url("/"), content=b"{}", headers={"Content-Type": "application/json", "Content-Length": value})

@@ -5,17 +5,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
-
 from conftest import REDIS_URL, REPO, chapter_request, require_server, wait_for_state, wait_until
+from workers import WorkerProcess
+
 from preview_actors import JobState, submit_preview
 from preview_actors.concurrency import RenderSlotBusy, RenderSlots
 from preview_actors.concurrency.files import FileRenderSlots
 from preview_actors.runtime import Runtime
-from workers import WorkerProcess
 
 
 @pytest.fixture(params=["files", "redis"])
@@ -70,7 +70,11 @@ def test_a_held_redis_slot_outlives_its_lease_while_renewed() -> None:
     slot = slots.try_acquire()
     # Given three lease lengths have passed (observed through Redis's own clock via the renewals)
     start = client.time()
-    wait_until(lambda: (lambda now: (now[0] - start[0]) * 1000 + (now[1] - start[1]) / 1000 > 900)(client.time()), what="three leases")
+    def elapsed_ms() -> float:
+        now = client.time()
+        return (now[0] - start[0]) * 1000 + (now[1] - start[1]) / 1000
+
+    wait_until(lambda: elapsed_ms() > 900, what="three leases")
     # Then the slot is still ours, so another acquire fails
     assert slots.try_acquire() is None
     slot.release()
@@ -85,9 +89,15 @@ def test_a_dead_holders_slot_is_freed(backend: str, tmp_path: Path) -> None:
         import redis
 
         redis.Redis.from_url(REDIS_URL).flushdb()
-        make = f"from preview_actors.concurrency.redis import RedisRenderSlots; import redis; slots = RedisRenderSlots(redis.Redis.from_url({REDIS_URL!r}), 1, lease_ms=600)"
+        make = (
+            "from preview_actors.concurrency.redis import RedisRenderSlots; import redis; "
+            f"slots = RedisRenderSlots(redis.Redis.from_url({REDIS_URL!r}), 1, lease_ms=600)"
+        )
     else:
-        make = f"from preview_actors.concurrency.files import FileRenderSlots; from pathlib import Path; slots = FileRenderSlots(Path({str(tmp_path / 'locks')!r}), 1)"
+        make = (
+            "from preview_actors.concurrency.files import FileRenderSlots; from pathlib import Path; "
+            f"slots = FileRenderSlots(Path({str(tmp_path / 'locks')!r}), 1)"
+        )
     code = textwrap.dedent(
         f"""
         import sys, time

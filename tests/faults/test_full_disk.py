@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import attrs
 import pytest
-
 from conftest import IN_CI, chapter_request, running_worker, wait_for_state
+
 from preview_actors import JobState, submit_preview
 from preview_actors.runtime import Runtime
 from preview_actors.storage import sha256_of_file

@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 import signal
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 import redis
+from conftest import chapter_request, make_settings, wait_until
+from redis_server import RedisServer
 
 import preview_actors
-from conftest import chapter_request, make_settings, wait_until
 from preview_actors import submit_preview
 from preview_actors.storage import sha256_of_file
-from redis_server import RedisServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 

@@ -8,8 +8,8 @@ the render, so the job ends ``succeeded`` on its first attempt.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 from conftest import chapter_request, make_settings, wait_for_state, wait_until

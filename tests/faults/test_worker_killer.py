@@ -14,8 +14,8 @@ import json
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from conftest import REPO, chapter_request, wait_for_state

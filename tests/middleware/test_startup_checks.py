@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 from conftest import running_worker
@@ -55,7 +55,7 @@ def test_a_sqlite_lease_its_consumer_cannot_renew_in_time_is_named(
     runtime_factory: Callable[..., Runtime], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runtime = runtime_factory("sqlite")
-    monkeypatch.setattr(runtime.broker, "lease_ms", getattr(runtime.broker, "poll_interval_ms"))  # noqa: B009
+    monkeypatch.setattr(runtime.broker, "lease_ms", runtime.broker.poll_interval_ms)
     [warning] = render_time_warnings(runtime.broker, runtime.settings)
     assert "lease_ms" in warning
 

@@ -7,15 +7,15 @@ the shared database cannot take their jobs away.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
+from conftest import make_settings
+from redis_server import RedisServer
 
 import preview_actors
-from conftest import make_settings
 from preview_actors.runtime import Runtime
-from redis_server import RedisServer
 
 
 @pytest.fixture

@@ -7,8 +7,9 @@ call: parse whatever a process wrote, then filter by ``requestId``.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 #: The one logger whose lines stay in dramatiq's own format: the ``dramatiq``
 #: command's main process never imports preview_actors (see README, "Logs").

@@ -6,15 +6,15 @@ import contextlib
 import socket
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
-
 from conftest import REPO, wait_until
-from preview_actors.runtime import Runtime
+from prometheus_client.parser import text_string_to_metric_families
 from workers import worker_env
+
+from preview_actors.runtime import Runtime
 
 #: Scraped samples: (sample name, sorted label pairs) → value.
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from conftest import IN_CI, REPO
 
 RULES = REPO / "docs" / "alerts.yml"

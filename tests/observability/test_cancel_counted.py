@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import httpx
 import pytest
-from prometheus_client import REGISTRY
-
 from conftest import REPO, chapter_request, running_worker, wait_for_state, wait_until
+from prometheus_client import REGISTRY
+from workers import WorkerProcess, worker_env
+
 from preview_actors import JobState, submit_preview
 from preview_actors.cancel import cancel_job
 from preview_actors.runtime import Runtime
-from workers import WorkerProcess, worker_env
 
 from .support import api_server, free_port, scrape, scrape_until, value
 

@@ -6,14 +6,14 @@ import io
 import json
 import logging
 import uuid
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
-
 from conftest import chapter_request, wait_for_state, wait_until
+from workers import WorkerProcess
+
 from preview_actors import JobState, logs, submit_preview
 from preview_actors.runtime import Runtime
-from workers import WorkerProcess
 
 from .logtrace import DRAMATIQ_MAIN_PROCESS, attempt_log_headers, parse_lines, with_job, with_request
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import httpx
 import pytest
-from prometheus_client import REGISTRY
-
 from conftest import chapter_request, running_worker, wait_for_state, wait_until
+from prometheus_client import REGISTRY
+from workers import WorkerProcess
+
 from preview_actors import ConfigError, JobState, Settings, submit_preview
 from preview_actors.runtime import Runtime
-from workers import WorkerProcess
 
 from .logtrace import parse_lines
 from .support import api_server, free_port, scrape, scrape_until, value

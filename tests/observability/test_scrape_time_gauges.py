@@ -13,25 +13,25 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import httpx
 import pytest
+from conftest import chapter_request, make_settings, wait_for_state, wait_until
 from prometheus_client import REGISTRY, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
+from workers import WorkerProcess
 
 import preview_actors
-from conftest import chapter_request, make_settings, wait_for_state, wait_until
 from preview_actors import JobState, submit_preview
 from preview_actors.cancel import cancel_job
 from preview_actors.metrics import exposition_registry
 from preview_actors.runtime import Runtime
 from preview_api import metrics_app
-from workers import WorkerProcess
 
 from .support import api_server, free_port, leave_files_of_a_dead_process, scrape, value
 

@@ -10,16 +10,16 @@ import contextlib
 import json
 import secrets
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import pytest
-
 from conftest import chapter_request, wait_for_state, wait_until
+from workers import WorkerProcess
+
 from preview_actors import JobState, submit_preview
 from preview_actors.runtime import Runtime
-from workers import WorkerProcess
 
 
 class _Unavailable(BaseHTTPRequestHandler):

@@ -12,15 +12,15 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
-
 from conftest import REPO, chapter_request, wait_for_state
+from workers import WorkerProcess, worker_env
+
 from preview_actors import JobState, submit_preview
 from preview_actors.runtime import Runtime
-from workers import WorkerProcess, worker_env
 
 from .logtrace import parse_lines
 from .support import free_port, leave_files_of_a_dead_process, scrape_until, value

@@ -18,14 +18,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
-from PIL import Image
-
 from conftest import wait_until
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -162,7 +162,7 @@ def pixel(frame: bytes, width: int, x: int, y: int) -> tuple[int, int, int]:
 
 
 def close(actual: tuple[int, ...], expected: tuple[int, ...], tolerance: int = TOLERANCE) -> bool:
-    return all(abs(a - e) <= tolerance for a, e in zip(actual, expected))
+    return all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True))
 
 
 def decode_audio(ffmpeg: str, video: Path, rate: int = 48_000) -> array.array:
@@ -276,7 +276,7 @@ def test_renders_every_step_with_audio(tmp_path: Path, ffmpeg: str, media: dict[
     assert abs(info.duration_s - 3.0) <= 1 / 15
     frames = decode(ffmpeg, video, 320, 180)
     assert len(frames) == 45
-    for step, (start, count) in zip(spec["steps"], boundaries([1000, 700, 1300], 15)):
+    for step, (start, count) in zip(spec["steps"], boundaries([1000, 700, 1300], 15), strict=True):
         middle = frames[start + count // 2]
         colour = hex_colour(step["background"])
         for x, y in ((2, 2), (317, 2), (2, 177), (317, 177)):
@@ -365,7 +365,7 @@ def test_clips_are_held_on_their_last_frame_and_trimmed(tmp_path: Path, ffmpeg: 
     [
         ("Café crème, naïve façade, Ångström", "Größe, ñandú, œuvre — déjà vu"),
         ("مرحبا بالعالم", "هذا نص عربي طويل إلى حد ما حتى يلتف على عدة أسطر في الإطار الصغير"),
-        ("שלום עולם", "טקסט בעברית עם מספרים 123 ו-English mixed in"),
+        ("שלום עולם", "טקסט בעברית עם מספרים 123 ו-English mixed in"),  # noqa: RUF001 - Hebrew on purpose
         ("Emoji 🎉👍🏽👨‍👩‍👧‍👦", "🇫🇷🇯🇵 flags, ZWJ sequences and 漢字かなカナ"),
         ("Donaudampfschifffahrtsgesellschaftskapitänsmütze" * 3, "x" * 3000),
         ("control\x00chars\x1b[31m\ttab", "lone \ud800 surrogate, e\u0301 combining, \u202eoverride"),
@@ -668,7 +668,9 @@ def test_killing_the_parent_kills_the_renderer_and_its_ffmpeg(tmp_path: Path) ->
     renderer = int(worker.stdout.readline())
     encoders: list[int] = []
     try:
-        found = wait_until(lambda: [pid for pid, cmd in children(renderer) if "ffmpeg" in cmd], timeout_s=30, what="ffmpeg to start")
+        found = wait_until(
+            lambda: [pid for pid, cmd in children(renderer) if "ffmpeg" in cmd], timeout_s=30, what="ffmpeg to start"
+        )
         encoders = list(found)
 
         # When the worker (the renderer's parent) is killed

@@ -160,7 +160,7 @@ Input #1, mp3, from 'file:/tmp/cover-art.mp3':
   Stream #1:0: Audio: mp3 (mp3float), 22050 Hz, mono, fltp, 32 kb/s
   Stream #1:1: Video: mjpeg (Baseline), yuvj420p(pc), 300x300, 90k tbr (attached pic)
 At least one output file must be specified
-"""
+"""  # noqa: E501 - ffmpeg's own output, verbatim
 
 
 def test_probe_output_is_parsed(monkeypatch: pytest.MonkeyPatch) -> None:

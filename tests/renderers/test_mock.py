@@ -17,7 +17,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def run_mock(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "renderers.mock", *args], cwd=REPO, capture_output=True, text=True, env=env, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-m", "renderers.mock", *args], cwd=REPO, capture_output=True, text=True, env=env, timeout=30
+    )
 
 
 def write_spec(tmp_path: Path, **changes: object) -> Path:
@@ -43,7 +45,8 @@ def write_spec(tmp_path: Path, **changes: object) -> Path:
 
 
 def test_the_protocol_constants_it_repeats_are_the_protocols() -> None:
-    for name in ("EXIT_OK", "EXIT_FAILURE", "EXIT_BAD_INPUT", "SPEC_VERSION", "VIDEO_FILE", "POSTER_FILE", "PLAN_FILE", "REPORT_FILE"):
+    names = ("EXIT_OK", "EXIT_FAILURE", "EXIT_BAD_INPUT", "SPEC_VERSION", "VIDEO_FILE", "POSTER_FILE", "PLAN_FILE", "REPORT_FILE")
+    for name in names:
         assert getattr(mock, name) == getattr(protocol, name), name
     assert mock._PR_SET_PDEATHSIG == protocol._PR_SET_PDEATHSIG
 
@@ -98,6 +101,7 @@ def test_a_missing_asset_is_bad_input(tmp_path: Path) -> None:
 def test_start_up_imports_nothing_heavy() -> None:
     # Given the mock imported in a fresh interpreter, as `python -m renderers.mock` does
     code = "import sys, renderers.mock; print(','.join(sorted(sys.modules)))"
-    loaded = set(subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip().split(","))
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    loaded = set(result.stdout.strip().split(","))
     # Then none of the modules that made up most of its start-up are loaded
     assert not loaded & {"renderers.protocol", "json", "re", "typing", "pathlib", "hashlib", "base64", "ctypes"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from conftest import REDIS_URL, require_server, wait_until
@@ -144,7 +144,9 @@ def test_delete(store: JobStore) -> None:
 
 def test_status_document_is_camel_case() -> None:
     status = record(progress=0.123456).to_status()
-    assert set(status) >= {"jobId", "projectId", "state", "progress", "attempts", "createdAt", "updatedAt", "requestId", "error", "artifact"}
+    assert set(status) >= {
+        "jobId", "projectId", "state", "progress", "attempts", "createdAt", "updatedAt", "requestId", "error", "artifact"
+    }
     assert status["progress"] == 0.1235
     assert status["createdAt"].endswith("Z")
 
