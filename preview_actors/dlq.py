@@ -36,7 +36,8 @@ class DeadLetter:
     stage: str
     message_id: str
     queue: str
-    #: Seconds since the epoch when the message was dead-lettered (when the broker knows).
+    #: Seconds since the epoch when the message was dead-lettered: the broker's time where it keeps
+    #: one (Redis), else when the job was marked dead-lettered in the job store.
     dead_at: float | None
     project_id: str | None = None
     error: str | None = None
@@ -68,7 +69,7 @@ def dead_letters(runtime: Runtime) -> list[DeadLetter]:
                 stage=stage_of(message.actor_name) or "?",
                 message_id=message.message_id,
                 queue=queue,
-                dead_at=dead_at,
+                dead_at=dead_at if dead_at is not None or record is None or not record.dead_lettered else record.updated_at,
                 project_id=record.project_id if record else None,
                 error=error,
             )

@@ -37,7 +37,7 @@ def _dlq_list(args: argparse.Namespace) -> int:
     from preview_actors.dlq import dead_letters
 
     letters = dead_letters(current())
-    if args.json:
+    if args.json:  # JSON Lines: one object per dead letter, nothing when there is none
         for letter in letters:
             print(json.dumps(letter.to_json()))
         return 0

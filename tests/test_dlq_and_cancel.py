@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import REPO, chapter_request, running_worker, wait_for_state, wait_until
@@ -28,6 +29,8 @@ def test_dead_letters_are_listed_and_replayed_once(runtime: Runtime, monkeypatch
     [letter] = dead_letters(runtime)
     assert (letter.job_id, letter.project_id, letter.stage) == (job_id, "dlq-project", "render")
     assert "refused the input" in letter.error
+    # And when, on every broker (SQLite keeps no time of its own: the job store's is used)
+    assert letter.dead_at is not None and abs(letter.dead_at - time.time()) < 120
 
     # When the cause is fixed and the job replayed
     monkeypatch.delenv("PREVIEW_MOCK_EXIT_CODE")

@@ -112,7 +112,8 @@ class Metrics(Middleware):
         except OSError as error:
             if metrics.multiprocess_dir() is None:
                 logger.warning(
-                    "Metrics not served from this process: %s:%d: %s. With several worker processes set "
+                    "Metrics not served from this process: %s:%d: %s. Choose a free port with "
+                    "PREVIEW_METRICS_PORT (0: none); with several worker processes also set "
                     "PROMETHEUS_MULTIPROC_DIR, so the process that serves them answers for all.",
                     self.host, self.port, error.strerror or error,
                 )  # fmt: skip
