@@ -7,18 +7,18 @@ The renderer protocol itself is described in :mod:`renderers.protocol`.
 from __future__ import annotations
 
 import collections
-import ctypes
 import os
 import selectors
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
 import attrs
+
+from renderers import protocol
 
 from .errors import BadInputError, PermanentJobError, TransientJobError
 
@@ -34,16 +34,12 @@ ENV_ALLOW_LIST = frozenset(
 )  # fmt: skip
 ENV_ALLOW_PREFIXES = ("LC_",)
 
-#: Exit code by which a renderer says its input is bad (a permanent failure).
-EXIT_BAD_INPUT = 2
 #: Seconds between SIGTERM and SIGKILL when stopping a renderer's process group.
 KILL_GRACE_S = 2.0
 #: Lines of output kept for the error message.
 TAIL_LINES = 15
 #: Seconds between checks of ``should_stop`` (a cancelled job) while a renderer runs.
 STOP_POLL_S = 1.0
-
-_PR_SET_PDEATHSIG = 1
 
 
 class RenderStopped(Exception):
@@ -67,13 +63,6 @@ class RenderResult:
     tail: tuple[str, ...]
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    try:
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except Exception:
-        pass
-
-
 def run_renderer(
     command: list[str],
     *,
@@ -95,8 +84,10 @@ def run_renderer(
     ``should_stop`` is polled every :data:`STOP_POLL_S`; when it answers True
     the renderer is killed and :class:`RenderStopped` raised.
     ``die_with_parent=False`` is for renderers that set their own
-    parent-death signal first thing (the built-in ones do, see
-    :func:`renderers.protocol.die_with_parent`): without a ``preexec_fn``
+    parent-death signal before anything that takes time (the built-in ones
+    do, see :func:`renderers.protocol.die_with_parent`; otherwise the
+    child gets :func:`renderers.protocol.die_with_parent_preexec`'s
+    ``preexec_fn``): without a ``preexec_fn``
     the renderer is started with vfork instead of fork, which spares the
     worker copying its page tables and the copy-on-write faults after
     (about a third of a mock render's CPU; see BENCHMARKS.md).
@@ -115,7 +106,7 @@ def run_renderer(
                 env=renderer_environment() if env is None else dict(env),
                 cwd=cwd,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if die_with_parent and sys.platform.startswith("linux") else None,
+                preexec_fn=protocol.die_with_parent_preexec() if die_with_parent else None,
             )
         except OSError as error:
             raise PermanentJobError(f"renderer {command[0]!r} cannot be started: {error}") from None
@@ -136,7 +127,7 @@ def run_renderer(
         raise TransientJobError(f"renderer timed out after {timeout_s:g}s and was killed{_tail_text(result)}")
     if result.exit_code == 0:
         return result
-    if result.exit_code == EXIT_BAD_INPUT:
+    if result.exit_code == protocol.EXIT_BAD_INPUT:
         raise BadInputError(f"renderer refused the input (exit code 2){_tail_text(result)}")
     if result.exit_code < 0:
         name = signal.Signals(-result.exit_code).name

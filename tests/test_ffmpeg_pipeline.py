@@ -76,13 +76,14 @@ def test_a_hanging_ffmpeg_is_killed_at_the_timeout_and_the_job_retried(runtime_f
     fake.write_text(f"#!/bin/sh\necho $$ >> {pids}\nexec sleep 1000\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PREVIEW_FFMPEG", str(fake))
-    runtime: Runtime = runtime_factory("stub", renderer="ffmpeg", render_timeout_s=2.0, max_retries=1)
+    runtime: Runtime = runtime_factory("stub", renderer="ffmpeg", render_timeout_s=5.0, max_retries=1)
     Image.new("RGB", (32, 32), (1, 2, 3)).save(runtime.settings.asset_root / "cover.png")
     body = chapter_request()
     body["previewRequest"]["assets"] = [{"id": "cover", "type": "image", "uri": "cover.png"}]
     body["previewRequest"]["steps"][0]["asset"] = "cover"
 
-    # When the job runs with a 2 s render timeout and one retry
+    # When the job runs with a 5 s render timeout (room for the renderer to reach ffmpeg on a
+    # loaded machine) and one retry
     with running_worker(runtime, threads=1):
         job_id = submit_preview(body).record.job_id
         record = wait_for_state(runtime, job_id, JobState.FAILED, JobState.SUCCEEDED, timeout_s=60)
@@ -90,7 +91,7 @@ def test_a_hanging_ffmpeg_is_killed_at_the_timeout_and_the_job_retried(runtime_f
     # Then both attempts timed out, and no process of theirs is left
     assert record.state is JobState.FAILED
     assert record.attempts == 2
-    assert "timed out after 2s" in record.error["message"]
+    assert "timed out after 5s" in record.error["message"]
     started = [int(line) for line in pids.read_text().split()]
     assert len(started) >= 2
     wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") and _not_zombie(pid) for pid in started),

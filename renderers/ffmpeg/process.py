@@ -1,6 +1,7 @@
 """Running ffmpeg children.
 
-Each child gets PR_SET_PDEATHSIG in ``preexec_fn`` (the renderer is
+Each child gets the parent-death signal in ``preexec_fn``
+(:func:`renderers.protocol.die_with_parent_preexec`; the renderer is
 single-threaded, so that is safe), so a killed renderer leaves no ffmpeg
 behind. Several children run at once from one thread, multiplexed with
 :mod:`selectors`: their stdin is fed from lazy iterators (frames are composed
@@ -12,13 +13,11 @@ to ours line by line (the last lines are kept for the error message) and their
 from __future__ import annotations
 
 import collections
-import ctypes
 import fcntl
 import functools
 import importlib.util
 import os
 import selectors
-import signal
 import subprocess
 import sys
 import time
@@ -27,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, cast
 
+from renderers.protocol import die_with_parent_preexec
+
 #: Lines of a failed child's stderr repeated in our error message.
 STDERR_TAIL_LINES = 20
 #: Pipe buffer asked for on children's stdin, in bytes (frames are megabytes).
 PIPE_SIZE_BYTES = 1 << 20
-
-_PR_SET_PDEATHSIG = 1
 
 
 class FfmpegError(Exception):
@@ -77,23 +76,6 @@ def ffmpeg_identity(exe: str) -> dict[str, object]:
     return {"path": os.path.realpath(exe), "size": stat.st_size, "mtimeNs": stat.st_mtime_ns}
 
 
-@functools.lru_cache(maxsize=1)
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def _die_with_parent_preexec() -> Callable[[], None]:
-    libc = _libc()  # loaded before fork, not in the child
-    parent = os.getpid()
-
-    def preexec() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # we died before prctl took effect
-            os._exit(1)
-
-    return preexec
-
-
 def run_capture(label: str, args: list[str]) -> subprocess.CompletedProcess[bytes]:
     """Run a short ffmpeg (a probe, one frame) and return its output, whatever its exit code."""
     try:
@@ -101,7 +83,7 @@ def run_capture(label: str, args: list[str]) -> subprocess.CompletedProcess[byte
             args,
             stdin=subprocess.DEVNULL,
             capture_output=True,
-            preexec_fn=_die_with_parent_preexec() if sys.platform.startswith("linux") else None,
+            preexec_fn=die_with_parent_preexec(),
             check=False,
         )
     except OSError as error:
@@ -119,7 +101,7 @@ def start_background(label: str, args: list[str], stdout: IO[bytes], stderr: IO[
             stdin=subprocess.DEVNULL,
             stdout=stdout,
             stderr=stderr,
-            preexec_fn=_die_with_parent_preexec() if sys.platform.startswith("linux") else None,
+            preexec_fn=die_with_parent_preexec(),
         )
     except OSError as error:
         raise FfmpegError(label, f"cannot start {args[0]}: {error}") from None
@@ -200,7 +182,7 @@ class Runner:
                 stdin=subprocess.PIPE if chunks is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                preexec_fn=_die_with_parent_preexec() if sys.platform.startswith("linux") else None,
+                preexec_fn=die_with_parent_preexec(),
             )
         except OSError as error:
             raise FfmpegError(call.label, f"cannot start {call.args[0]}: {error}") from None

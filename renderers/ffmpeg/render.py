@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     protocol.die_with_parent()
     spec_path, out_dir, dry_run = protocol.parse_argv(sys.argv[1:] if argv is None else argv)
     try:
-        return run(spec_path, out_dir, dry_run)
+        return run(Path(spec_path), Path(out_dir), dry_run)
     except protocol.BadInput as error:
         protocol.fail_bad_input(str(error))
     except process.FfmpegError as error:
