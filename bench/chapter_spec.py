@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from preview_actors.assets import resolve_assets
-from preview_actors.model import parse_job_request
+from preview_actors.request import parse_job_request
 from preview_actors.stages import build_spec as stage_spec
 
 

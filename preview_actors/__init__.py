@@ -22,7 +22,7 @@ from .errors import (
     ValidationError,
 )
 from .limits import Limits
-from .model import JobRequest, PreviewRequest, parse_job_request, parse_preview_request
+from .request import JobRequest, PreviewRequest, parse_job_request, parse_preview_request
 from .runtime import Runtime, current, setup
 from .settings import Settings
 from .store import JobRecord, JobState, JobStore, open_store

@@ -1,7 +1,7 @@
 """Resolving a request's asset URIs to local files for the renderer.
 
 What can be judged from the request alone was checked at submit
-(:func:`preview_actors.model.classify_uri`); here the render stage finds the
+(:func:`preview_actors.request.classify_uri`); here the render stage finds the
 bytes: a file below ``PREVIEW_ASSET_ROOT`` (symlinks may not lead out of it),
 a ``data:`` URI written into the attempt's folder, or an ``http(s)`` download
 from an allowed host, bounded in size and time.
@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from .errors import BadInputError, TransientJobError
-from .model import UriError, decode_data_uri
+from .request import UriError, decode_data_uri
 from .storage import sha256_of_file
 
 #: Largest asset downloaded over http(s), bytes.

@@ -73,6 +73,22 @@ class BadInputError(PermanentJobError):
     The message names the asset by its id and the request's ``uri``."""
 
 
+class UriError(BadInputError, ValueError):
+    """An asset ``uri`` is refused by the URI rules (:mod:`preview_actors.request.uris`).
+
+    ``uri`` is the refused text and ``reason`` says why, without a field path.
+    At submit the checks report it as a :class:`FieldError` of the asset's
+    ``uri``; at render time (a stored request the rules refuse) it is the
+    job's bad input, so it fails at once with ``error.code`` ``bad_input``
+    and is never retried. A ``ValueError`` too: the value is at fault.
+    """
+
+    def __init__(self, uri: str, reason: str) -> None:
+        super().__init__(reason)
+        self.uri = uri
+        self.reason = reason
+
+
 class TransientJobError(JobError):
     """A failure worth retrying: the renderer crashed, timed out or was killed."""
 

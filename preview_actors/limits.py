@@ -14,7 +14,7 @@ _count = [v.instance_of(int), v.ge(1)]
 
 @attrs.frozen
 class Limits:
-    """What :func:`preview_actors.model.parse_job_request` accepts."""
+    """What :func:`preview_actors.request.parse_job_request` accepts."""
 
     #: Steps per chapter.
     max_steps: int = attrs.field(default=100, validator=_count)

@@ -70,7 +70,7 @@ from . import metrics
 from .brokers import connection_errors
 from .errors import BrokerUnavailableError, ValidationError
 from .jobfiles import JobFiles
-from .model import JobRequest
+from .request import JobRequest
 from .settings import Settings
 from .store import JobRecord, JobState, JobStore
 

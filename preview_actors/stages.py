@@ -42,13 +42,14 @@ from .container import build_container, write_container
 from .errors import BrokerUnavailableError, JobCancelled, PermanentJobError
 from .execution import ExecutionLease, JobRenderingElsewhere
 from .jobfiles import JobFiles
-from .model import JobRequest
 from .render_report import RenderReport, RenderWarning, read_report
 from .renderer import RenderStopped, run_renderer
+from .request import JobRequest
 from .runtime import Runtime
 from .storage import StoredArtifact, content_type_of, sha256_of_file
 from .store import RENDERED_STATES, AttemptsExhausted, JobRecord, JobState
 from .store.patience import patiently
+from .timestamps import iso_utc
 
 logger = logging.getLogger(__name__)
 
@@ -292,7 +293,7 @@ def _write_log_header(log_path: Path, record: JobRecord, attempt: int, command: 
         "stage": "render",
         "attempt": attempt,
         "command": command,
-        "startedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "startedAt": iso_utc(),
     }
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"# {json.dumps(header)}\n")

@@ -15,7 +15,7 @@ import dramatiq
 
 from .brokers import connection_errors
 from .errors import BrokerUnavailableError, JobConflictError
-from .model import JobRequest, content_sha256_of_json, parse_job_request
+from .request import JobRequest, content_sha256_of_json, parse_job_request
 from .runtime import Runtime, current
 from .settings import Settings
 from .store import JobRecord

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from preview_actors import logs
-from preview_actors.model import MAX_REQUEST_ID_CHARS
+from preview_actors.request import MAX_REQUEST_ID_CHARS
 
 HEADER = "X-Request-ID"
 #: Where the id lives in the ASGI scope's ``state`` (what ``request.state`` reads).

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from preview_actors import logs, metrics
 from preview_actors.errors import PreviewError
-from preview_actors.model import parse_job_request
+from preview_actors.request import parse_job_request
 from preview_actors.submit import submit_preview_async
 
 from .body import parse_json, read_bounded, require_json

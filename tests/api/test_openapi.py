@@ -14,7 +14,7 @@ from api_support import Api, OpenApiChecker, checker, make_api  # noqa: F401 - f
 from conftest import REPO, chapter_request
 
 from preview_actors.limits import Limits
-from preview_actors.model import parse_job_request
+from preview_actors.request import parse_job_request
 from preview_api.openapi import load_document
 
 MakeApi = Callable[..., Api]

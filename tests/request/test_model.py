@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from preview_actors.errors import FieldError, ValidationError
 from preview_actors.limits import Limits
-from preview_actors.model import (
+from preview_actors.request import (
     OUTPUT_PRESETS,
     Asset,
     AudioTrack,
