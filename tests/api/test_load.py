@@ -42,6 +42,8 @@ def submitted_total() -> float:
     return REGISTRY.get_sample_value("preview_jobs_submitted_total") or 0.0
 
 
+# 2,000 jobs through uvicorn and two worker processes: about 2 minutes on a quiet 2-core machine.
+@pytest.mark.timeout(900)
 def test_two_thousand_dry_runs_all_accounted_for(runtime_factory, tmp_path: Path) -> None:
     from starlette.applications import Starlette
     from starlette.routing import Mount
