@@ -13,7 +13,6 @@ dead-letter queue does nothing, so replay is idempotent.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -24,6 +23,7 @@ from dramatiq.common import xq_name
 from .actors import FINISH_QUEUE, RENDER_QUEUE
 from .runtime import Runtime, stage_of
 from .store import JobRecord, JobState
+from .timestamps import iso_utc
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class DeadLetter:
             "projectId": self.project_id,
             "stage": self.stage,
             "error": self.error,
-            "deadAt": None if self.dead_at is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.dead_at)),
+            "deadAt": None if self.dead_at is None else iso_utc(self.dead_at),
             "messageId": self.message_id,
             "queue": self.queue,
         }

@@ -14,12 +14,12 @@ import contextlib
 import contextvars
 import json
 import logging
-import time
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from .redaction import RedactingFilter
+from .timestamps import iso_utc
 
 #: The fields of the current job, as they appear in log lines.
 CONTEXT_FIELDS = ("requestId", "jobId", "stage", "attempt")
@@ -55,7 +55,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         document: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "time": iso_utc(record.created, milliseconds=True),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),

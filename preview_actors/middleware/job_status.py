@@ -13,7 +13,6 @@ A stage interrupted by a stopping worker is handed on by Retries, which calls
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
 import dramatiq
@@ -24,6 +23,7 @@ from ..errors import BadInputError, JobCancelled, PermanentJobError
 from ..redaction import redact
 from ..server_paths import ServerPaths
 from ..store import JobState, JobStore
+from ..timestamps import iso_utc
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,6 @@ class JobStatus(Middleware):
             return
         retry_at_ms = message.options.get("retry_at_ms")
         if retry_at_ms:
-            error["nextAttemptAt"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(retry_at_ms / 1000)) + "Z"
+            error["nextAttemptAt"] = iso_utc(retry_at_ms / 1000)
         self.store.update(job_id, state=JobState.RETRYING, error=error)
         logger.warning("Stage %s failed, retrying: %s", stage, error["message"])

@@ -14,8 +14,10 @@ Listed before :class:`~preview_actors.middleware.retries.Retries`, so its
 A render that found no free slot, a shutdown and a cancellation are neither.
 
 In each process ``dramatiq preview_actors`` starts (once its worker has
-booted), it tries to serve ``/metrics`` on ``PREVIEW_METRICS_HOST:PREVIEW_METRICS_PORT``;
-the first process to bind the port serves it. With ``PROMETHEUS_MULTIPROC_DIR``
+booted), it tries to serve ``/metrics`` on ``PREVIEW_METRICS_HOST:PREVIEW_METRICS_PORT``
+(an IPv4 or IPv6 address or a host name) with prometheus-client's own server
+(:func:`prometheus_client.start_http_server`, a daemon thread); the first
+process to bind the port serves it. With ``PROMETHEUS_MULTIPROC_DIR``
 set the answer covers every process of the worker (each process, as it boots,
 first removes the files that processes of an earlier run left there); without
 it, that one process's own metrics.
@@ -25,14 +27,13 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
-from http.server import ThreadingHTTPServer
+from wsgiref.simple_server import WSGIServer
 
 import dramatiq
 from dramatiq.middleware import Middleware
-from prometheus_client import MetricsHandler
+from prometheus_client import start_http_server
 
 from .. import metrics
 
@@ -48,7 +49,7 @@ class Metrics(Middleware):
         self.port = port
         #: message id → (monotonic start, seconds; the message's retry count at the start).
         self._started: dict[str, tuple[float, int]] = {}
-        self._server: ThreadingHTTPServer | None = None
+        self._server: WSGIServer | None = None
         self._booted = False
 
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
@@ -105,10 +106,9 @@ class Metrics(Middleware):
     def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
         self._started.pop(message.message_id, None)
 
-    def _serve(self) -> ThreadingHTTPServer | None:
-        handler = MetricsHandler.factory(metrics.exposition_registry())
+    def _serve(self) -> WSGIServer | None:
         try:
-            server = ThreadingHTTPServer((self.host, self.port), handler)
+            server, _ = start_http_server(self.port, addr=self.host, registry=metrics.exposition_registry())
         except OSError as error:
             if metrics.multiprocess_dir() is None:
                 logger.warning(
@@ -120,8 +120,7 @@ class Metrics(Middleware):
             else:
                 logger.info("Metrics are served by another process on %s:%d (%s).", self.host, self.port, error.strerror or error)
             return None
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, name="preview-metrics", daemon=True).start()
         scope = "every process of this worker" if metrics.multiprocess_dir() else "this process"
-        logger.info("Serving Prometheus metrics of %s on http://%s:%d/metrics.", scope, self.host, self.port)
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address, as a URL writes it
+        logger.info("Serving Prometheus metrics of %s on http://%s:%d/metrics.", scope, host, self.port)
         return server

@@ -13,6 +13,7 @@ import attrs
 
 from ..errors import PreviewError
 from ..render_report import RenderWarning
+from ..timestamps import iso_utc
 
 
 class JobState(str, enum.Enum):
@@ -95,8 +96,8 @@ class JobRecord:
             "state": self.state.value,
             "progress": round(self.progress, 4),
             "attempts": self.attempts,
-            "createdAt": _iso(self.created_at),
-            "updatedAt": _iso(self.updated_at),
+            "createdAt": iso_utc(self.created_at, milliseconds=True),
+            "updatedAt": iso_utc(self.updated_at, milliseconds=True),
             "dryRun": bool(self.request.get("dryRun", False)),
             "deadLettered": self.dead_lettered,
             "error": self.error,
@@ -138,10 +139,6 @@ def decode_field(name: str, value: str) -> Any:
     if name in ("attempts", "attempt_base"):
         return int(value)
     return value
-
-
-def _iso(timestamp: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + f".{int(timestamp % 1 * 1000):03d}Z"
 
 
 class AttemptsExhausted(PreviewError):
