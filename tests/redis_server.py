@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,16 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def durable_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A started :class:`RedisServer` that fsyncs every write (AOF) in ``tmp_path/redis``, stopped on leaving."""
+    directory = tmp_path / "redis"
+    directory.mkdir()
+    server = RedisServer(directory, appendonly=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -157,6 +157,29 @@ class AttemptsExhausted(PreviewError):
         )
 
 
+def leaves_unchanged(
+    record: JobRecord, *, allow_finished: bool, count_attempt: bool, max_attempts: int | None
+) -> bool:
+    """Whether :meth:`JobStore.apply_changes` must return ``record`` as it is (the rule every backend
+    applies; the Redis store's ``update.lua`` applies the same one in Lua).
+
+    A finished job is left alone unless ``allow_finished``; a new attempt is not counted for a job
+    already rendered (:data:`RENDERED_STATES`).
+
+    Raises:
+      AttemptsExhausted: when counting an attempt and ``max_attempts`` have started since
+        ``attempt_base``.
+    """
+    if record.finished and not allow_finished:
+        return True
+    if count_attempt:
+        if record.state in RENDERED_STATES:
+            return True
+        if max_attempts is not None and record.attempts - record.attempt_base >= max_attempts:
+            raise AttemptsExhausted(record, max_attempts)
+    return False
+
+
 class JobStore(abc.ABC):
     """Where job statuses live. Every method is safe to call from many threads and processes."""
 

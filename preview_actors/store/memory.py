@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 from ..errors import QueueFullError
-from .base import RENDERED_STATES, AttemptsExhausted, JobRecord, JobStore, check_lease, check_limit
+from .base import JobRecord, JobStore, check_lease, check_limit, leaves_unchanged
 
 
 class MemoryJobStore(JobStore):
@@ -47,13 +47,11 @@ class MemoryJobStore(JobStore):
     ) -> JobRecord | None:
         with self._lock:
             record = self._jobs.get(job_id)
-            if record is None or (record.finished and not allow_finished):
+            if record is None or leaves_unchanged(
+                record, allow_finished=allow_finished, count_attempt=count_attempt, max_attempts=max_attempts
+            ):
                 return record
             if count_attempt:
-                if record.state in RENDERED_STATES:
-                    return record
-                if max_attempts is not None and record.attempts - record.attempt_base >= max_attempts:
-                    raise AttemptsExhausted(record, max_attempts)
                 changes = {**changes, "attempts": record.attempts + 1}
             record = attrs.evolve(record, **changes)
             self._jobs[job_id] = record

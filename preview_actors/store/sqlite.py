@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import attrs
 
 from ..errors import BrokerUnavailableError, QueueFullError
-from .base import RENDERED_STATES, TERMINAL_STATES, AttemptsExhausted, JobRecord, JobStore, check_lease, check_limit, encode_field
+from .base import TERMINAL_STATES, JobRecord, JobStore, check_lease, check_limit, encode_field, leaves_unchanged
 
 _COLUMNS = [field.name for field in attrs.fields(JobRecord)]
 #: What a transaction returns.
@@ -118,13 +118,10 @@ class SQLiteJobStore(JobStore):
         def work(connection: sqlite3.Connection) -> JobRecord | None:
             # BEGIN IMMEDIATE holds the write lock: nothing changes between this read and the update.
             record = _select(connection, job_id)
-            if record is None or (record.finished and not allow_finished):
+            if record is None or leaves_unchanged(
+                record, allow_finished=allow_finished, count_attempt=count_attempt, max_attempts=max_attempts
+            ):
                 return record
-            if count_attempt:
-                if record.state in RENDERED_STATES:
-                    return record
-                if max_attempts is not None and record.attempts - record.attempt_base >= max_attempts:
-                    raise AttemptsExhausted(record, max_attempts)
             connection.execute(f"UPDATE preview_jobs SET {assignments} WHERE job_id = ?", [*values, job_id])
             return _select(connection, job_id)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 from conftest import chapter_request, make_settings, wait_until
-from redis_server import RedisServer
+from redis_server import RedisServer, durable_redis_server
 
 import preview_actors
 from preview_actors import submit_preview
@@ -24,12 +24,8 @@ JOBS = 30
 
 @pytest.fixture
 def durable_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    directory = tmp_path / "redis"
-    directory.mkdir()
-    server = RedisServer(directory, appendonly=True)
-    server.start()
-    yield server
-    server.stop()
+    with durable_redis_server(tmp_path) as server:
+        yield server
 
 
 def _shutdown(server: RedisServer) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import chapter_request, make_settings, wait_for_state, wait_until
-from redis_server import RedisServer
+from redis_server import RedisServer, durable_redis_server
 
 import preview_actors
 from preview_actors import JobState, submit_preview
@@ -28,12 +28,8 @@ OUTAGE_S = 3.0
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test's own that fsyncs every write, so a restart keeps queues and statuses."""
-    directory = tmp_path / "redis"
-    directory.mkdir()
-    server = RedisServer(directory, appendonly=True)
-    server.start()
-    yield server
-    server.stop()
+    with durable_redis_server(tmp_path) as server:
+        yield server
 
 
 def test_a_short_redis_outage_during_a_render_neither_fails_nor_repeats_it(

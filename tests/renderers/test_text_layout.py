@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import IN_CI
+from font_files import system_font
 from PIL import Image, ImageChops
 
 from renderers.ffmpeg import fonts
@@ -39,16 +39,6 @@ BLACK = (0, 0, 0)
 WHITE = (255, 255, 255)
 
 
-def system_font(name: str) -> Path:
-    """A font file of the system's, by file name; skips locally (fails in CI) when it is missing."""
-    for root in ("/usr/share/fonts", "/usr/local/share/fonts"):
-        for folder, _, files in os.walk(root):
-            if name in files:
-                return Path(folder) / name
-    message = f"font {name} is not installed (apt-get install fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji)"
-    if IN_CI:
-        pytest.fail(message + "; .ci/run installs it")
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import IN_CI
+from font_files import system_font
 from PIL import Image, ImageChops
 
 from preview_actors.renderer import renderer_environment
@@ -96,15 +96,6 @@ def video_frame(video: Path, seconds: float) -> Image.Image:
         return image.convert("RGB")
 
 
-def system_font(name: str) -> Path:
-    for root in ("/usr/share/fonts", "/usr/local/share/fonts"):
-        for folder, _, files in os.walk(root):
-            if name in files:
-                return Path(folder) / name
-    message = f"font {name} is not installed (apt-get install fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji)"
-    if IN_CI:
-        pytest.fail(message + "; .ci/run installs it")
-    pytest.skip(message)
 
 
 @pytest.fixture
